@@ -1,0 +1,1 @@
+"""The catalog: books (Open Library works) and their versions (filled by the ingestion issue)."""

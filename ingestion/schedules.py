@@ -1,0 +1,38 @@
+"""Every periodic task of OLCS, declared here and nowhere else.
+
+Created or updated by name after each `migrate`, so deploying a change to a schedule is
+just deploying the code.
+"""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+SCHEDULES: list[dict] = [
+    {
+        "name": "worker-heartbeat",
+        "func": "ingestion.tasks.worker_heartbeat",
+        "schedule_type": "I",  # Schedule.MINUTES
+        "minutes": 1,
+    },
+]
+
+
+def ensure_schedules() -> list[str]:
+    from django_q.models import Schedule
+
+    names = []
+    for spec in SCHEDULES:
+        fields = {key: value for key, value in spec.items() if key != "name"}
+        schedule, created = Schedule.objects.update_or_create(name=spec["name"], defaults=fields)
+        if created or schedule.next_run is None:
+            Schedule.objects.filter(pk=schedule.pk).update(next_run=timezone.now())
+        names.append(schedule.name)
+    return names
+
+
+def ensure_schedules_after_migrate(sender, using: str = "default", **kwargs) -> None:
+    from django.db import connections
+
+    if "django_q_schedule" in connections[using].introspection.table_names():
+        ensure_schedules()

@@ -1,0 +1,301 @@
+"""OLCS settings: one file, driven by environment variables (see .env.example)."""
+
+import os
+import sys
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a whole number, got {value!r}") from exc
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+# "TESTING" is the original service's switch; running under pytest implies it.
+TESTING = env_bool("TESTING", False) or "pytest" in sys.modules
+DEBUG = env_bool("DEBUG", True)
+
+DEV_SECRET_KEY = "django-insecure-olcs-development-only-secret-key-do-not-use"  # noqa: S105 - the known value production refuses
+DEV_HMAC_SECRET_KEY = "olcs-development-only-hmac-key-do-not-use"  # noqa: S105
+SECRET_KEY = os.environ.get("SECRET_KEY") or DEV_SECRET_KEY
+HMAC_SECRET_KEY = os.environ.get("HMAC_SECRET_KEY") or DEV_HMAC_SECRET_KEY
+
+if not DEBUG and not TESTING:
+    # Refuse to run a production process on a key anyone can read in this repository.
+    if SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 50:
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set to a random value of at least 50 characters when DEBUG is false."
+        )
+    if HMAC_SECRET_KEY == DEV_HMAC_SECRET_KEY or len(HMAC_SECRET_KEY) < 32:
+        raise ImproperlyConfigured(
+            "HMAC_SECRET_KEY must be set to a random value of at least 32 characters when DEBUG is false."
+        )
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_q",
+    "tenants",
+    "catalog",
+    "patrons",
+    "ingestion",
+]
+
+MIDDLEWARE = [
+    "tenants.http.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "tenants.http.BodySizeLimitMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "olcs.urls"
+WSGI_APPLICATION = "olcs.wsgi.application"
+ASGI_APPLICATION = "olcs.asgi.application"
+# Paths answer with and without a trailing slash themselves; a redirect would drop POST bodies.
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------
+
+DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
+SQLITE_BUSY_TIMEOUT_SECONDS = env_int("SQLITE_BUSY_TIMEOUT_SECONDS", 30)
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets readers run beside the one writer; IMMEDIATE takes the write lock when a
+    # transaction begins, so a read-then-write transaction waits (busy timeout) instead of
+    # failing with "database is locked" when it tries to upgrade its lock.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": SQLITE_BUSY_TIMEOUT_SECONDS,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": (
+            "PRAGMA journal_mode=WAL;"
+            "PRAGMA synchronous=NORMAL;"
+            f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000};"
+            "PRAGMA foreign_keys=ON;"
+        ),
+    }
+    DATABASES["default"]["TEST"] = {"NAME": os.environ.get("SQLITE_TEST_NAME") or None}
+else:
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache (and the shared store of rate limits / throttles when Redis is configured) ---
+
+REDIS_URL = os.environ.get("REDIS_URL", "").strip()
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "olcs",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+else:
+    # Per-process only: nothing that another process needs is kept here (see docs/scaling.md).
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Auth, sessions, security -----------------------------------------------------------
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# Messages live in the (database) session, never in a readable cookie.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+LOGIN_URL = "admin:login"
+
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^health/?$"]
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD or DEBUG else ["security.W021"]
+
+# Request bodies: JSON only, bounded. Larger bodies get 413 before they are read.
+MAX_REQUEST_BODY_BYTES = env_int("MAX_REQUEST_BODY_BYTES", 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG or TESTING
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+# Development and tests serve static files (the offline Swagger UI, the admin) without collectstatic.
+WHITENOISE_USE_FINDERS = DEBUG or TESTING
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# --- REST API ---------------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "tenants.authentication.BearerKeyAuthentication",
+        "tenants.authentication.LibrarianSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "EXCEPTION_HANDLER": "tenants.http.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "tenants.schema.OlcsAutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DATETIME_FORMAT": "iso-8601",
+    "COERCE_DECIMAL_TO_STRING": False,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "OLCS API",
+    "DESCRIPTION": "Multi-tenant library catalog service. Contract: API.md.",
+    "VERSION": None,  # filled from olcs.__version__ in urls
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PUBLIC": True,
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"ServiceStateEnum": ["ok", "unavailable"]},
+}
+
+# --- Product settings (API.md "Configuration") -----------------------------------------
+
+RATE_LIMIT_ENABLED = env_bool("RATE_LIMIT_ENABLED", True) and not env_bool("TESTING", False)
+API_RATE_LIMIT_REQUESTS = env_int("API_RATE_LIMIT_REQUESTS", 60)
+API_RATE_LIMIT_WINDOW_SECONDS = env_int("API_RATE_LIMIT_WINDOW_SECONDS", 60)
+INGESTION_RATE_LIMIT_REQUESTS = env_int("INGESTION_RATE_LIMIT_REQUESTS", 10)
+INGESTION_RATE_LIMIT_WINDOW_SECONDS = env_int("INGESTION_RATE_LIMIT_WINDOW_SECONDS", 3600)
+RE_SYNC_INTERVAL_HOURS = env_int("RE_SYNC_INTERVAL_HOURS", 24)
+
+OPEN_LIBRARY_BASE_URL = os.environ.get("OPEN_LIBRARY_BASE_URL", "https://openlibrary.org").rstrip("/")
+OPEN_LIBRARY_CONTACT = os.environ.get("OPEN_LIBRARY_CONTACT", "")
+OPEN_LIBRARY_MAX_RPS = env_int("OPEN_LIBRARY_MAX_RPS", 3)
+PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://localhost:8000").rstrip("/")
+
+# How old the worker's last heartbeat may be before /health calls it stale.
+WORKER_HEARTBEAT_STALE_SECONDS = env_int("WORKER_HEARTBEAT_STALE_SECONDS", 180)
+# API keys: last_used_at is written at most this often per key (keeps writes off the hot path).
+API_KEY_LAST_USED_RESOLUTION_SECONDS = env_int("API_KEY_LAST_USED_RESOLUTION_SECONDS", 60)
+
+# --- Worker (django-q2) -----------------------------------------------------------------
+
+Q_CLUSTER = {
+    "name": "olcs",
+    "workers": env_int("Q_WORKERS", 2),
+    "recycle": 500,
+    # A task may run for `timeout` seconds; the broker re-delivers it after `retry`, which must
+    # be longer, or a slow task would be handed to a second worker while the first still runs.
+    "timeout": env_int("Q_TIMEOUT_SECONDS", 600),
+    "retry": env_int("Q_RETRY_SECONDS", 660),
+    "max_attempts": env_int("Q_MAX_ATTEMPTS", 3),
+    "ack_failures": True,
+    "catch_up": False,
+    "save_limit": 1000,
+    "label": "Worker",
+    "sync": TESTING and env_bool("Q_SYNC", True),
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+# --- Logging: JSON lines on stderr (stdout stays clean for --json output), with request ids ---------------------------
+
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "tenants.logs.RequestIdFilter"}},
+    "formatters": {"json": {"()": "tenants.logs.JsonFormatter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stderr",
+            "formatter": "json",
+            "filters": ["request_id"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        # SQL with parameters would carry patron data into the logs.
+        "django.db.backends": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django_q": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+    },
+}
+
+CSRF_FAILURE_VIEW = "tenants.http.csrf_failure"

@@ -1,0 +1,34 @@
+"""URL wiring. Every API path answers with and without a trailing slash (tenants.urls.route)."""
+
+from django.contrib import admin
+from django.urls import include, re_path
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
+
+import olcs
+from tenants import views as service_views
+from tenants.http import page_not_found
+from tenants.urls import route
+
+admin.site.site_header = "OLCS — library catalog"
+admin.site.site_title = "OLCS"
+admin.site.index_title = "Your library"
+
+urlpatterns = [
+    route(r"", service_views.RootView.as_view(), "root"),
+    route(r"health", service_views.HealthView.as_view(), "health"),
+    route(
+        r"openapi\.json",
+        SpectacularJSONAPIView.as_view(custom_settings={"VERSION": olcs.__version__}),
+        "openapi",
+    ),
+    route(r"docs", SpectacularSwaggerView.as_view(url_name="openapi"), "docs"),
+    re_path(r"^admin/", admin.site.urls),
+    re_path(r"", include("tenants.urls")),
+    # Last: anything unmatched is the contract's JSON 404, in development (DEBUG) too.
+    re_path(r"", page_not_found),
+]
+
+handler400 = "tenants.http.bad_request"
+handler403 = "tenants.http.permission_denied"
+handler404 = "tenants.http.page_not_found"
+handler500 = "tenants.http.server_error"

@@ -1,0 +1,1 @@
+"""Patrons and their reading-list submissions (filled by the patrons issue)."""

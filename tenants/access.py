@@ -1,0 +1,82 @@
+"""Who may act on which library, with which scopes: the one place these rules live."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AnonymousUser
+from rest_framework.exceptions import NotFound
+
+from tenants.models import ALL_SCOPES, ApiKey, Membership, Tenant
+
+TENANT_NOT_FOUND = "Tenant not found"
+
+
+@dataclass(frozen=True)
+class KeyPrincipal:
+    """The `request.user` of a request authenticated by an API key."""
+
+    api_key: ApiKey
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    is_staff = False
+    is_superuser = False
+    pk = None
+    id = None
+
+    @property
+    def username(self) -> str:
+        return f"api-key:{self.api_key.prefix}"
+
+    def __str__(self) -> str:
+        return self.username
+
+
+def is_platform(request) -> bool:
+    """Platform operators: a platform key or a Django superuser."""
+    if isinstance(request.auth, ApiKey):
+        return request.auth.is_platform
+    user = getattr(request, "user", None) or AnonymousUser()
+    return bool(user.is_authenticated and user.is_superuser)
+
+
+def visible_tenants(request):
+    """The libraries the caller may see at all."""
+    if is_platform(request):
+        return Tenant.objects.all()
+    if isinstance(request.auth, ApiKey):
+        return Tenant.objects.filter(pk=request.auth.tenant_id)
+    user = request.user
+    if user.is_authenticated and getattr(user, "pk", None):
+        return Tenant.objects.filter(memberships__user=user)
+    return Tenant.objects.none()
+
+
+def scopes_for(request, tenant: Tenant) -> frozenset[str] | None:
+    """The caller's scopes on `tenant`, or None when the tenant is not theirs to see."""
+    if is_platform(request):
+        return ALL_SCOPES
+    if isinstance(request.auth, ApiKey):
+        if request.auth.tenant_id == tenant.pk:
+            return frozenset(request.auth.scopes)
+        return None
+    user = request.user
+    if user.is_authenticated and getattr(user, "pk", None):
+        membership = Membership.objects.filter(tenant=tenant, user=user).first()
+        return membership.scopes if membership else None
+    return None
+
+
+def resolve_tenant(request, slug: str) -> tuple[Tenant, frozenset[str]]:
+    """The tenant of the URL and the caller's scopes on it.
+
+    An unknown slug and another library's slug give the same 404, so a key cannot
+    probe which libraries exist.
+    """
+    tenant = Tenant.objects.filter(slug=slug).first() if isinstance(slug, str) else None
+    scopes = scopes_for(request, tenant) if tenant is not None else None
+    if scopes is None:
+        raise NotFound(TENANT_NOT_FOUND)
+    return tenant, scopes

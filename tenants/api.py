@@ -1,0 +1,144 @@
+"""Building blocks every tenant-scoped API view uses: tenant resolution, scopes, lists."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.pagination import BasePagination
+from rest_framework.response import Response
+
+from tenants.access import resolve_tenant
+
+
+class OpaqueIdField(serializers.CharField):
+    """Ids leave the API as strings: clients must not do arithmetic on them."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("read_only", True)
+        super().__init__(**kwargs)
+
+    def to_representation(self, value) -> str:
+        return str(value)
+
+
+class TenantScopedMixin:
+    """Resolves `request.tenant` from the URL's slug and the caller, then checks the scope.
+
+    Order of answers: no or bad credentials → 401; a library that is not the caller's (or
+    does not exist) → 404 "Tenant not found"; the caller's scopes are too small → 403.
+    `required_scopes` maps an HTTP method to the scope it needs.
+    """
+
+    required_scopes: dict[str, str] = {}
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        tenant, scopes = resolve_tenant(request, kwargs.get("slug"))
+        request.tenant = tenant
+        request._request.tenant = tenant  # for the access log
+        method = "GET" if request.method == "HEAD" else request.method
+        needed = self.required_scopes.get(method)
+        if needed and needed not in scopes:
+            raise PermissionDenied(f"This request needs the '{needed}' scope.", code="insufficient_scope")
+
+
+def parse_int_param(request, name: str, default: int, minimum: int, maximum: int | None) -> int:
+    """An integer query parameter within bounds, or a 400 naming it."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise ValidationError({name: [f"Must be a whole number {bound}."]}) from None
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ValidationError({name: [f"Must be a whole number {bound}."]})
+    return value
+
+
+class EnvelopePagination(BasePagination):
+    """limit/offset pages as `{"items", "total", "next", "previous"}` with X-Total-Count and
+    an RFC 8288 Link header (first, and next/prev when they exist)."""
+
+    default_limit = 20
+    max_limit = 100
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.request = request
+        self.limit = parse_int_param(request, "limit", self.default_limit, 1, self.max_limit)
+        self.offset = parse_int_param(request, "offset", 0, 0, None)
+        self.total = queryset.count()
+        return list(queryset[self.offset : self.offset + self.limit])
+
+    def _page_url(self, offset: int) -> str:
+        params = self.request.query_params.copy()
+        params["limit"] = str(self.limit)
+        params["offset"] = str(offset)
+        base = self.request.build_absolute_uri(self.request.path)
+        return f"{base}?{urlencode(sorted(params.items()))}"
+
+    def get_next_link(self) -> str | None:
+        if self.offset + self.limit >= self.total:
+            return None
+        return self._page_url(self.offset + self.limit)
+
+    def get_previous_link(self) -> str | None:
+        if self.offset <= 0:
+            return None
+        return self._page_url(max(self.offset - self.limit, 0))
+
+    def get_paginated_response(self, data) -> Response:
+        next_url, previous_url = self.get_next_link(), self.get_previous_link()
+        response = Response({"items": data, "total": self.total, "next": next_url, "previous": previous_url})
+        links = [f'<{self._page_url(0)}>; rel="first"']
+        if next_url:
+            links.append(f'<{next_url}>; rel="next"')
+        if previous_url:
+            links.append(f'<{previous_url}>; rel="prev"')
+        response["Link"] = ", ".join(links)
+        response["X-Total-Count"] = str(self.total)
+        return response
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        return {
+            "type": "object",
+            "required": ["items", "total", "next", "previous"],
+            "properties": {
+                "items": schema,
+                "total": {"type": "integer", "minimum": 0},
+                "next": {"type": "string", "format": "uri", "nullable": True},
+                "previous": {"type": "string", "format": "uri", "nullable": True},
+            },
+        }
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        return [
+            {
+                "name": "limit",
+                "in": "query",
+                "required": False,
+                "description": f"Page size, 1-{self.max_limit} (default {self.default_limit}).",
+                "schema": {"type": "integer", "minimum": 1, "maximum": self.max_limit},
+            },
+            {
+                "name": "offset",
+                "in": "query",
+                "required": False,
+                "description": "Items to skip.",
+                "schema": {"type": "integer", "minimum": 0},
+            },
+        ]
+
+
+class StrictCharField(serializers.CharField):
+    """A CharField that refuses numbers, booleans and objects instead of stringifying them."""
+
+    default_error_messages = {"not_a_string": "Must be a string."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)

@@ -1,0 +1,189 @@
+"""The HTTP edge: request ids, body limits, and the one error shape of API.md.
+
+Every error, from DRF or from Django itself, leaves as
+`{"detail": "...", "code": "..."}` (plus `"errors"` for validation), never with a stack
+trace, SQL or a secret.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from tenants.logs import current_request_id
+
+logger = logging.getLogger("olcs.request")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the current state of the resource."
+    default_code = "conflict"
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "Request body too large."
+    default_code = "payload_too_large"
+
+
+class ServiceUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "A service this request needs is unavailable. Try again later."
+    default_code = "service_unavailable"
+
+
+def error_body(detail: str, code: str, errors: dict | None = None) -> dict:
+    body: dict[str, object] = {"detail": detail, "code": code}
+    if errors is not None:
+        body["errors"] = errors
+    return body
+
+
+def json_error(detail: str, code: str, status_code: int) -> JsonResponse:
+    return JsonResponse(error_body(detail, code), status=status_code)
+
+
+class RequestIdMiddleware:
+    """Give every request an id (the client's when it sent a sane one), put it in every log
+    line through a context variable, echo it in `X-Request-ID`, and log one access line."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        request_id = incoming if _SANE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request.request_id = request_id
+        token = current_request_id.set(request_id)
+        started = time.perf_counter()
+        try:
+            response = self.get_response(request)
+            response[REQUEST_ID_HEADER] = request_id
+            tenant = getattr(request, "tenant", None)
+            # The path only: query strings are not logged.
+            logger.info(
+                "%s %s %s",
+                request.method,
+                request.path,
+                response.status_code,
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "tenant": tenant.slug if tenant is not None else None,
+                },
+            )
+            return response
+        finally:
+            current_request_id.reset(token)
+
+
+class BodySizeLimitMiddleware:
+    """Answer 413 to a declared body over MAX_REQUEST_BODY_BYTES before anything reads it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return json_error("Invalid Content-Length header.", "bad_request", 400)
+        if length > settings.MAX_REQUEST_BODY_BYTES:
+            return json_error(
+                f"Request body too large: the limit is {settings.MAX_REQUEST_BODY_BYTES} bytes.",
+                "payload_too_large",
+                413,
+            )
+        return self.get_response(request)
+
+
+def _flatten_errors(detail, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested error structure as {"books.3.isbn": ["..."]}."""
+    flat: dict[str, list[str]] = {}
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            name = "non_field_errors" if key == "non_field_errors" and not prefix else str(key)
+            flat.update(_flatten_errors(value, f"{prefix}.{name}" if prefix else name))
+    elif isinstance(detail, list):
+        if all(not isinstance(item, (dict, list)) for item in detail):
+            flat.setdefault(prefix or "non_field_errors", []).extend(str(item) for item in detail)
+        else:
+            for index, item in enumerate(detail):
+                if item:
+                    flat.update(_flatten_errors(item, f"{prefix}.{index}" if prefix else str(index)))
+    else:
+        flat.setdefault(prefix or "non_field_errors", []).append(str(detail))
+    return flat
+
+
+def api_exception_handler(exc: Exception, context: dict):
+    """DRF's handler, reshaped into the contract's error body."""
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) if str(exc) and not str(exc).startswith("No ") else None)
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge()
+    elif isinstance(exc, (OperationalError, InterfaceError)):
+        # The database is down or locked past its timeout: retryable, so 503 rather than 500.
+        logger.error("database unavailable", exc_info=exc)
+        exc = ServiceUnavailable("The database is unavailable. Try again later.")
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # an unexpected error: Django's handler500 answers, in JSON
+
+    if isinstance(exc, exceptions.ValidationError):
+        errors = _flatten_errors(exc.detail)
+        first = next(iter(errors.values()))[0] if errors else "Invalid input."
+        response.data = error_body(f"Invalid input: {first}", "invalid", errors)
+    else:
+        detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
+        if isinstance(detail, (list, dict)):
+            errors = _flatten_errors(detail)
+            response.data = error_body("Invalid request.", "invalid", errors)
+        else:
+            code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
+            response.data = error_body(str(detail), str(code))
+    return response
+
+
+# --- Django's own error views, in the same shape ---------------------------------------
+
+
+def bad_request(request, exception=None):
+    return json_error("Bad request.", "bad_request", 400)
+
+
+def permission_denied(request, exception=None):
+    return json_error("You do not have permission to perform this action.", "permission_denied", 403)
+
+
+def page_not_found(request, exception=None):
+    return json_error("Not found.", "not_found", 404)
+
+
+def server_error(request):
+    return json_error(
+        "Internal server error. Quote the X-Request-ID header when reporting it.", "server_error", 500
+    )
+
+
+def csrf_failure(request, reason: str = ""):
+    return json_error("CSRF verification failed.", "csrf_failed", 403)

@@ -1,0 +1,184 @@
+"""Libraries (tenants), their API keys and their librarians."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){1,62}$"
+SLUG_HELP = (
+    "2-63 characters: lowercase letters, digits and single hyphens, "
+    "starting and ending with a letter or digit."
+)
+validate_tenant_slug = RegexValidator(
+    SLUG_PATTERN,
+    message="Enter a valid slug: " + SLUG_HELP,
+    code="invalid_slug",
+)
+
+
+class Scope(models.TextChoices):
+    CATALOG_READ = "catalog:read", "Read the catalog and ingestion jobs"
+    INGESTION_WRITE = "ingestion:write", "Start and manage ingestion"
+    SUBMISSIONS_WRITE = "submissions:write", "Send patrons' reading lists"
+    SUBMISSIONS_READ = "submissions:read", "Read submissions and patrons"
+    KEYS_ADMIN = "keys:admin", "Manage this library's API keys"
+
+
+ALL_SCOPES: frozenset[str] = frozenset(Scope.values)
+
+
+class Tenant(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.CharField(
+        max_length=63, unique=True, validators=[validate_tenant_slug], help_text=SLUG_HELP
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["slug"]
+        verbose_name = "library"
+        verbose_name_plural = "libraries"
+        constraints = [
+            models.CheckConstraint(condition=Q(slug__regex=SLUG_PATTERN), name="tenant_slug_format"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.slug})"
+
+
+class TenantQuerySet(models.QuerySet):
+    """Base for every tenant-owned model: the one place that scopes rows to a tenant."""
+
+    def for_tenant(self, tenant: Tenant | int) -> TenantQuerySet:
+        tenant_id = tenant.pk if isinstance(tenant, Tenant) else tenant
+        return self.filter(tenant_id=tenant_id)
+
+    def for_tenants(self, tenant_ids) -> TenantQuerySet:
+        return self.filter(tenant_id__in=tenant_ids)
+
+
+class ApiKeyQuerySet(TenantQuerySet):
+    def usable(self) -> ApiKeyQuerySet:
+        now = timezone.now()
+        return self.filter(revoked_at__isnull=True).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+
+
+KEY_PREFIX_MARK = "olcs"
+
+
+def hash_api_key(raw_key: str) -> str:
+    # Keys are 256-bit random tokens, so a fast hash cannot be brute-forced; a slow password
+    # hash would only add latency to every request.
+    return hashlib.sha256(raw_key.encode("utf-8")).hexdigest()
+
+
+class ApiKey(models.Model):
+    """A bearer credential: of one tenant with scopes, or a platform key (no tenant)."""
+
+    tenant = models.ForeignKey(
+        Tenant,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="api_keys",
+        help_text="Empty for a platform key.",
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=20, editable=False, db_index=True)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    scopes = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "API key"
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "id"], name="apikey_tenant_id_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_platform(self) -> bool:
+        return self.tenant_id is None
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    @property
+    def is_usable(self) -> bool:
+        return not self.revoked and not self.is_expired
+
+    @classmethod
+    def generate(cls) -> tuple[str, str]:
+        """Return (raw key, display prefix). The raw key is never stored."""
+        public = secrets.token_hex(4)
+        raw = f"{KEY_PREFIX_MARK}_{public}_{secrets.token_urlsafe(32)}"
+        return raw, f"{KEY_PREFIX_MARK}_{public}"
+
+    def touch(self) -> None:
+        """Record use, at most once per resolution window, with one conditional UPDATE."""
+        now = timezone.now()
+        resolution = timedelta(seconds=settings.API_KEY_LAST_USED_RESOLUTION_SECONDS)
+        if self.last_used_at is not None and now - self.last_used_at < resolution:
+            return
+        ApiKey.objects.filter(pk=self.pk).filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - resolution)
+        ).update(last_used_at=now)
+        self.last_used_at = now
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Library admin"
+        LIBRARIAN = "librarian", "Librarian"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.LIBRARIAN)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["tenant__slug", "user__username"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "user"], name="membership_tenant_user_uniq"),
+            models.UniqueConstraint(fields=["tenant", "id"], name="membership_tenant_id_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.tenant.slug} ({self.get_role_display()})"
+
+    @property
+    def scopes(self) -> frozenset[str]:
+        if self.role == self.Role.ADMIN:
+            return ALL_SCOPES
+        return ALL_SCOPES - {Scope.KEYS_ADMIN}

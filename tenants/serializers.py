@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from tenants.api import OpaqueIdField, StrictCharField
+from tenants.models import ALL_SCOPES, ApiKey, Tenant, validate_tenant_slug
+
+
+class TenantSerializer(serializers.ModelSerializer):
+    id = OpaqueIdField()
+
+    class Meta:
+        model = Tenant
+        fields = ["id", "name", "slug", "created_at"]
+        read_only_fields = fields
+
+
+class TenantCreateSerializer(serializers.Serializer):
+    name = StrictCharField(max_length=200)
+    # Format only: a duplicate slug is a 409 from the service, not a 400 from here.
+    slug = StrictCharField(max_length=63, trim_whitespace=False, validators=[validate_tenant_slug])
+
+
+class TenantCreatedSerializer(TenantSerializer):
+    api_key = serializers.CharField(read_only=True, help_text="Shown once; store it now.")
+
+    class Meta(TenantSerializer.Meta):
+        fields = [*TenantSerializer.Meta.fields, "api_key"]
+        read_only_fields = fields
+
+
+class ApiKeySerializer(serializers.ModelSerializer):
+    id = OpaqueIdField()
+    scopes = serializers.ListField(child=serializers.ChoiceField(choices=sorted(ALL_SCOPES)))
+    revoked = serializers.BooleanField()
+
+    class Meta:
+        model = ApiKey
+        fields = ["id", "name", "prefix", "scopes", "created_at", "expires_at", "last_used_at", "revoked"]
+        read_only_fields = fields
+
+
+class ApiKeyCreatedSerializer(ApiKeySerializer):
+    api_key = serializers.CharField(read_only=True, help_text="Shown once; store it now.")
+
+    class Meta(ApiKeySerializer.Meta):
+        fields = [*ApiKeySerializer.Meta.fields, "api_key"]
+        read_only_fields = fields
+
+
+class ApiKeyCreateSerializer(serializers.Serializer):
+    name = StrictCharField(max_length=100)
+    scopes = serializers.ListField(
+        child=serializers.ChoiceField(choices=sorted(ALL_SCOPES)), allow_empty=False, max_length=10
+    )
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+
+    def validate_scopes(self, value: list[str]) -> list[str]:
+        return sorted(set(value))
+
+    def validate_expires_at(self, value):
+        if value is not None and value <= timezone.now():
+            raise serializers.ValidationError("Must be in the future.")
+        return value

@@ -1,0 +1,86 @@
+"""Workflows for libraries, their keys and their librarians."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from tenants.models import ALL_SCOPES, ApiKey, Tenant, hash_api_key
+
+logger = logging.getLogger(__name__)
+
+
+class SlugTaken(Exception):
+    """Another library already uses this slug."""
+
+
+@transaction.atomic
+def create_tenant(*, name: str, slug: str, created_by=None) -> tuple[Tenant, str]:
+    """Create a library and its first API key (every tenant scope). Returns (tenant, raw key).
+
+    Raises SlugTaken on a duplicate slug; the caller validates the slug's format.
+    """
+    try:
+        with transaction.atomic():
+            tenant = Tenant.objects.create(name=name.strip(), slug=slug)
+    except IntegrityError as exc:
+        raise SlugTaken(slug) from exc
+    _, raw_key = issue_api_key(
+        tenant=tenant, name="Initial key", scopes=sorted(ALL_SCOPES), created_by=created_by
+    )
+    logger.info("tenant created", extra={"tenant": tenant.slug})
+    return tenant, raw_key
+
+
+def issue_api_key(
+    *,
+    tenant: Tenant | None,
+    name: str,
+    scopes: Iterable[str],
+    expires_at: datetime | None = None,
+    created_by=None,
+) -> tuple[ApiKey, str]:
+    """Create a key for a tenant (or a platform key when tenant is None). Returns (key, raw key).
+
+    The raw key exists only in the return value: the database keeps its SHA-256.
+    """
+    unknown = set(scopes) - ALL_SCOPES
+    if unknown:
+        raise ValueError(f"unknown scopes: {sorted(unknown)}")
+    raw_key, prefix = ApiKey.generate()
+    api_key = ApiKey.objects.create(
+        tenant=tenant,
+        name=name.strip(),
+        prefix=prefix,
+        key_hash=hash_api_key(raw_key),
+        scopes=[] if tenant is None else sorted(set(scopes)),
+        expires_at=expires_at,
+        created_by=created_by if getattr(created_by, "pk", None) else None,
+    )
+    logger.info(
+        "api key issued",
+        extra={"tenant": tenant.slug if tenant else None, "key_prefix": prefix},
+    )
+    return api_key, raw_key
+
+
+def revoke_api_key(*, api_key: ApiKey) -> ApiKey:
+    """Revoke a key; revoking twice keeps the first revocation time."""
+    ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    api_key.refresh_from_db(fields=["revoked_at"])
+    logger.info("api key revoked", extra={"key_prefix": api_key.prefix})
+    return api_key
+
+
+def find_usable_api_key(raw_key: str) -> ApiKey | None:
+    """The usable (not revoked, not expired) key for a raw bearer token, or None."""
+    if not raw_key or len(raw_key) > 200:
+        return None
+    api_key = ApiKey.objects.usable().select_related("tenant").filter(key_hash=hash_api_key(raw_key)).first()
+    if api_key is not None:
+        api_key.touch()
+    return api_key

@@ -1,0 +1,215 @@
+"""Service endpoints (/, /health), libraries and their API keys."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import DatabaseError, connection
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import generics, serializers, status
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+import olcs
+from ingestion.services import worker_state
+from tenants import services
+from tenants.access import is_platform, visible_tenants
+from tenants.api import EnvelopePagination, TenantScopedMixin
+from tenants.http import Conflict
+from tenants.models import ApiKey, Scope
+from tenants.serializers import (
+    ApiKeyCreatedSerializer,
+    ApiKeyCreateSerializer,
+    ApiKeySerializer,
+    TenantCreatedSerializer,
+    TenantCreateSerializer,
+    TenantSerializer,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class PublicView(APIView):
+    """No credentials needed, and a bad Authorization header is ignored rather than a 401."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+
+class RootView(PublicView):
+    @extend_schema(
+        responses=inline_serializer(
+            "ServiceIndex",
+            {
+                "name": serializers.CharField(),
+                "version": serializers.CharField(),
+                "docs": serializers.CharField(),
+                "openapi": serializers.CharField(),
+            },
+        ),
+        tags=["service"],
+    )
+    def get(self, request):
+        return Response(
+            {"name": "olcs", "version": olcs.__version__, "docs": "/docs", "openapi": "/openapi.json"}
+        )
+
+
+HealthSerializer = inline_serializer(
+    "Health",
+    {
+        "status": serializers.ChoiceField(choices=["ok", "unavailable"]),
+        "database": serializers.ChoiceField(choices=["ok", "unavailable"]),
+        "cache": serializers.ChoiceField(choices=["ok", "not_configured", "unavailable"]),
+        "worker": serializers.ChoiceField(choices=["ok", "stale", "unknown"]),
+    },
+)
+
+
+def check_database() -> str:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except DatabaseError:
+        logger.warning("health: database unavailable", exc_info=True)
+        return "unavailable"
+    return "ok"
+
+
+def check_cache() -> str:
+    if not settings.REDIS_URL:
+        return "not_configured"
+    try:
+        cache.set("olcs:health", "1", timeout=10)
+        return "ok" if cache.get("olcs:health") == "1" else "unavailable"
+    except Exception:  # any client error means the same thing here: the cache is not usable
+        logger.warning("health: cache unavailable", exc_info=True)
+        return "unavailable"
+
+
+class HealthView(PublicView):
+    """Liveness and readiness: 503 only when the database is down (nothing works without it).
+
+    A down cache or a stale worker degrade the service but do not stop it serving reads,
+    so they are reported without failing the check.
+    """
+
+    @extend_schema(responses={200: HealthSerializer, 503: HealthSerializer}, tags=["service"])
+    def get(self, request):
+        database = check_database()
+        worker = "unknown"
+        if database == "ok":
+            try:
+                worker = worker_state()
+            except DatabaseError:
+                logger.warning("health: worker heartbeat unreadable", exc_info=True)
+        body = {
+            "status": "ok" if database == "ok" else "unavailable",
+            "database": database,
+            "cache": check_cache(),
+            "worker": worker,
+        }
+        response = Response(body, status=200 if database == "ok" else 503)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class TenantListView(generics.GenericAPIView):
+    """Libraries: platform operators see and create all; a tenant key sees its own."""
+
+    serializer_class = TenantSerializer
+    pagination_class = EnvelopePagination
+
+    def get_queryset(self):
+        return visible_tenants(self.request).order_by("slug")
+
+    @extend_schema(responses=TenantSerializer(many=True), tags=["tenants"])
+    def get(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(TenantSerializer(page, many=True).data)
+
+    @extend_schema(request=TenantCreateSerializer, responses={201: TenantCreatedSerializer}, tags=["tenants"])
+    def post(self, request):
+        if not is_platform(request):
+            raise PermissionDenied(
+                "Only platform keys and superusers can create libraries.", code="platform_only"
+            )
+        data = TenantCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            tenant, raw_key = services.create_tenant(**data.validated_data, created_by=request.user)
+        except services.SlugTaken:
+            raise Conflict("A library with this slug already exists.", code="slug_taken") from None
+        tenant.api_key = raw_key
+        response = Response(TenantCreatedSerializer(tenant).data, status=status.HTTP_201_CREATED)
+        response["Location"] = request.build_absolute_uri(reverse("tenant-detail", args=[tenant.slug]))
+        return response
+
+
+class TenantDetailView(TenantScopedMixin, APIView):
+    serializer_class = TenantSerializer
+
+    @extend_schema(responses=TenantSerializer, tags=["tenants"])
+    def get(self, request, slug: str):
+        return Response(TenantSerializer(request.tenant).data)
+
+
+class ApiKeyListView(TenantScopedMixin, generics.GenericAPIView):
+    required_scopes = {"GET": Scope.KEYS_ADMIN, "POST": Scope.KEYS_ADMIN}
+    serializer_class = ApiKeySerializer
+    pagination_class = EnvelopePagination
+
+    def get_queryset(self):
+        return ApiKey.objects.for_tenant(self.request.tenant).order_by("-created_at", "-id")
+
+    @extend_schema(responses=ApiKeySerializer(many=True), tags=["api keys"])
+    def get(self, request, slug: str):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(ApiKeySerializer(page, many=True).data)
+
+    @extend_schema(
+        request=ApiKeyCreateSerializer, responses={201: ApiKeyCreatedSerializer}, tags=["api keys"]
+    )
+    def post(self, request, slug: str):
+        data = ApiKeyCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        api_key, raw_key = services.issue_api_key(
+            tenant=request.tenant, created_by=request.user, **data.validated_data
+        )
+        api_key.api_key = raw_key
+        response = Response(ApiKeyCreatedSerializer(api_key).data, status=status.HTTP_201_CREATED)
+        response["Location"] = request.build_absolute_uri(
+            reverse("api-key-detail", args=[request.tenant.slug, api_key.pk])
+        )
+        return response
+
+
+class ApiKeyDetailView(TenantScopedMixin, APIView):
+    required_scopes = {"GET": Scope.KEYS_ADMIN, "DELETE": Scope.KEYS_ADMIN}
+    serializer_class = ApiKeySerializer
+
+    def get_object(self) -> ApiKey:
+        key_id = self.kwargs["key_id"]
+        api_key = (
+            ApiKey.objects.for_tenant(self.request.tenant).filter(pk=key_id).first()
+            if key_id.isascii() and key_id.isdigit() and len(key_id) < 19
+            else None
+        )
+        if api_key is None:
+            raise NotFound("API key not found")
+        return api_key
+
+    @extend_schema(responses=ApiKeySerializer, tags=["api keys"])
+    def get(self, request, slug: str, key_id: str):
+        return Response(ApiKeySerializer(self.get_object()).data)
+
+    @extend_schema(responses={204: None}, tags=["api keys"])
+    def delete(self, request, slug: str, key_id: str):
+        services.revoke_api_key(api_key=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
