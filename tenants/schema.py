@@ -31,7 +31,7 @@ class OlcsAutoSchema(AutoSchema):
         public = not self.view.get_authenticators()
         errors: dict[str, object] = {}
         has_body = self.method in ("POST", "PUT", "PATCH")
-        if has_body or self._get_paginator() is not None or self.method == "GET":
+        if has_body or self._get_paginator() is not None:
             errors["400"] = ValidationErrorSerializer
         if not public:
             errors["401"] = ErrorSerializer

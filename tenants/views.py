@@ -22,6 +22,7 @@ from tenants.access import is_platform, visible_tenants
 from tenants.api import EnvelopePagination, TenantScopedMixin
 from tenants.http import Conflict
 from tenants.models import ApiKey, Scope
+from tenants.schema import ErrorSerializer
 from tenants.serializers import (
     ApiKeyCreatedSerializer,
     ApiKeyCreateSerializer,
@@ -134,7 +135,11 @@ class TenantListView(generics.GenericAPIView):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(TenantSerializer(page, many=True).data)
 
-    @extend_schema(request=TenantCreateSerializer, responses={201: TenantCreatedSerializer}, tags=["tenants"])
+    @extend_schema(
+        request=TenantCreateSerializer,
+        responses={201: TenantCreatedSerializer, 409: ErrorSerializer},
+        tags=["tenants"],
+    )
     def post(self, request):
         if not is_platform(request):
             raise PermissionDenied(

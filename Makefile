@@ -1,0 +1,74 @@
+# OLCS: every entry point. CI (.ci/run) runs `make ci`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PROD_ENV := DEBUG=false ALLOWED_HOSTS=olcs.example.org \
+	SECRET_KEY=ci-only-$$(printf 'x%.0s' {1..60}) HMAC_SECRET_KEY=ci-only-$$(printf 'y%.0s' {1..40})
+
+.PHONY: help install run web worker migrate test test-sqlite test-postgres lint format \
+	migrations-check check-deploy ci clean
+
+help:
+	@echo "make run            set up (venv, install, migrate, demo library) and start web + worker"
+	@echo "make test           the whole test suite (SQLite; DATABASE_URL=postgres://... for PostgreSQL)"
+	@echo "make lint           ruff lint and format check"
+	@echo "make ci             everything CI checks, on SQLite and PostgreSQL"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput
+
+# Web server and worker together on the embedded SQLite database; Ctrl-C stops both.
+run: migrate
+	$(BIN)/python manage.py setup_demo --base-url http://$(HOST):$(PORT)
+	@echo "Starting the worker (qcluster) and the web server on http://$(HOST):$(PORT)/ ..."
+	@$(BIN)/python manage.py qcluster & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+web: migrate
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+worker: migrate
+	$(BIN)/python manage.py qcluster
+
+test: install
+	$(BIN)/python -m pytest
+
+test-sqlite: install
+	env -u DATABASE_URL $(BIN)/python -m pytest
+
+test-postgres: install
+	@test -n "$$DATABASE_URL" || (echo "set DATABASE_URL=postgres://user:pass@host/db" && exit 2)
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+migrations-check: install
+	env -u DATABASE_URL $(BIN)/python manage.py makemigrations --check --dry-run
+
+check-deploy: install
+	env -u DATABASE_URL $(PROD_ENV) $(BIN)/python manage.py check --deploy --fail-level WARNING
+
+ci: lint migrations-check check-deploy test-sqlite test-postgres
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles db.sqlite3 db.sqlite3-*
