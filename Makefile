@@ -9,7 +9,7 @@ PROD_ENV := DEBUG=false ALLOWED_HOSTS=olcs.example.org \
 	SECRET_KEY=ci-only-$$(printf 'x%.0s' {1..60}) HMAC_SECRET_KEY=ci-only-$$(printf 'y%.0s' {1..40})
 
 .PHONY: help install run web worker migrate test test-sqlite test-postgres lint format \
-	migrations-check check-deploy ci clean
+	migrations-check schema-check check-deploy ci clean
 
 help:
 	@echo "make run            set up (venv, install, migrate, demo library) and start web + worker"
@@ -62,13 +62,16 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+schema-check: install
+	env -u DATABASE_URL $(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
+
 migrations-check: install
 	env -u DATABASE_URL $(BIN)/python manage.py makemigrations --check --dry-run
 
 check-deploy: install
 	env -u DATABASE_URL $(PROD_ENV) $(BIN)/python manage.py check --deploy --fail-level WARNING
 
-ci: lint migrations-check check-deploy test-sqlite test-postgres
+ci: lint migrations-check schema-check check-deploy test-sqlite test-postgres
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles db.sqlite3 db.sqlite3-*
