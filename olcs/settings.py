@@ -43,7 +43,8 @@ DEV_HMAC_SECRET_KEY = "olcs-development-only-hmac-key-do-not-use"  # noqa: S105
 SECRET_KEY = os.environ.get("SECRET_KEY") or DEV_SECRET_KEY
 HMAC_SECRET_KEY = os.environ.get("HMAC_SECRET_KEY") or DEV_HMAC_SECRET_KEY
 
-if not DEBUG and not TESTING:
+# Only the test runner itself is exempt: an env var (TESTING) must never disable this guard.
+if not DEBUG and "pytest" not in sys.modules:
     # Refuse to run a production process on a key anyone can read in this repository.
     if SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 50:
         raise ImproperlyConfigured(

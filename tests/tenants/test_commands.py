@@ -94,7 +94,16 @@ def test_create_platform_key_json_creates_tenants(db, api_client):
 
 def test_create_api_key_with_expiry(library_a):
     payload = json.loads(
-        run("create_api_key", "--tenant", "alexandria", "--scopes", "catalog:read", "--expires-in-days", "7", "--json")
+        run(
+            "create_api_key",
+            "--tenant",
+            "alexandria",
+            "--scopes",
+            "catalog:read",
+            "--expires-in-days",
+            "7",
+            "--json",
+        )
     )
 
     assert ApiKey.objects.get(pk=payload["id"]).expires_at is not None
