@@ -300,3 +300,7 @@ LOGGING = {
 }
 
 CSRF_FAILURE_VIEW = "tenants.http.csrf_failure"
+
+if "pytest" in sys.modules:
+    # Tests create many users; full-strength hashing would dominate their runtime.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
