@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 from django.urls import include, re_path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 import olcs
@@ -22,6 +23,7 @@ urlpatterns = [
         "openapi",
     ),
     route(r"docs", SpectacularSwaggerView.as_view(url_name="openapi"), "docs"),
+    re_path(r"^admin$", RedirectView.as_view(url="/admin/", permanent=False)),
     re_path(r"^admin/", admin.site.urls),
     re_path(r"", include("tenants.urls")),
     # Last: anything unmatched is the contract's JSON 404, in development (DEBUG) too.

@@ -74,13 +74,3 @@ def revoke_api_key(*, api_key: ApiKey) -> ApiKey:
     api_key.refresh_from_db(fields=["revoked_at"])
     logger.info("api key revoked", extra={"key_prefix": api_key.prefix})
     return api_key
-
-
-def find_usable_api_key(raw_key: str) -> ApiKey | None:
-    """The usable (not revoked, not expired) key for a raw bearer token, or None."""
-    if not raw_key or len(raw_key) > 200:
-        return None
-    api_key = ApiKey.objects.usable().select_related("tenant").filter(key_hash=hash_api_key(raw_key)).first()
-    if api_key is not None:
-        api_key.touch()
-    return api_key
