@@ -8,12 +8,30 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+MINUTES = "I"  # django_q.models.Schedule.MINUTES
+
 SCHEDULES: list[dict] = [
     {
+        # Proves scheduler, broker and worker all work; /health reads its result.
         "name": "worker-heartbeat",
         "func": "ingestion.tasks.worker_heartbeat",
-        "schedule_type": "I",  # Schedule.MINUTES
+        "schedule_type": MINUTES,
         "minutes": 1,
+    },
+    {
+        # Starts a re-sync for each library whose interval (RE_SYNC_INTERVAL_HOURS or the
+        # library's own) has passed; checking often lets each library keep its own interval.
+        "name": "resync-due-libraries",
+        "func": "ingestion.tasks.resync_due_tenants",
+        "schedule_type": MINUTES,
+        "minutes": 15,
+    },
+    {
+        # Resumes or fails jobs whose worker died, whatever the broker.
+        "name": "recover-stalled-jobs",
+        "func": "ingestion.tasks.recover_stalled_jobs",
+        "schedule_type": MINUTES,
+        "minutes": 5,
     },
 ]
 

@@ -1,13 +1,51 @@
-"""Workflows of the background worker."""
+"""Ingestion workflows: creating jobs, running them on the worker, re-sync, and the watchdog.
+
+A job runs in slices: each django-q2 task works for at most INGESTION_SLICE_SECONDS, saves
+its position and enqueues the next slice. A worker that dies mid-slice (SIGKILL, timeout)
+leaves the job `running` with an old heartbeat; the broker's redelivery or the watchdog
+resumes it from its saved position, and after INGESTION_JOB_MAX_ATTEMPTS lost workers the
+job fails with a reason instead of being retried for ever.
+"""
 
 from __future__ import annotations
 
+import logging
 import socket
+import time
+from collections.abc import Iterable
+from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
-from ingestion.models import WorkerHeartbeat
+from catalog.models import Book
+from catalog.services import UpsertOutcome, upsert_book
+from ingestion.models import IngestionJob, IngestionLog, TrackedQuery, WorkerHeartbeat
+from ingestion.openlibrary import (
+    DeletedRecord,
+    OpenLibraryClient,
+    OpenLibraryError,
+    OpenLibraryNotFound,
+    SearchDoc,
+    WorkRecord,
+    parse_open_library_key,
+)
+from patrons.isbn import InvalidIsbn, normalize_isbn
+from tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+QUERY_FIELDS = ("author", "subject", "title")
+SEARCH_PAGE_SIZE = 100
+KEY_BATCH = 100
+MAX_LIST_ITEMS = 200  # subjects beyond this are noise in a catalog record
+
+Status = IngestionJob.Status
+Kind = IngestionJob.Kind
+
+
+# --- Heartbeat of the worker itself ---------------------------------------------------
 
 
 def record_worker_heartbeat() -> WorkerHeartbeat:
@@ -27,3 +65,582 @@ def worker_state() -> str:
         return "unknown"
     age = (timezone.now() - last).total_seconds()
     return "ok" if age <= settings.WORKER_HEARTBEAT_STALE_SECONDS else "stale"
+
+
+# --- Creating jobs ----------------------------------------------------------------------
+
+
+def parse_query(query: str) -> tuple[str, str]:
+    """`author:Tolkien` → ("author", "Tolkien"); anything else is free text ("q", query)."""
+    prefix, sep, rest = query.partition(":")
+    if sep and prefix.strip().lower() in QUERY_FIELDS and rest.strip():
+        return prefix.strip().lower(), rest.strip()
+    return "q", query.strip()
+
+
+def create_job(
+    *,
+    tenant: Tenant,
+    kind: str,
+    query: str = "",
+    open_library_keys: Iterable[str] = (),
+    isbns: Iterable[str] = (),
+    limit: int | None = None,
+    retry_of: IngestionJob | None = None,
+) -> IngestionJob:
+    """Record a job and enqueue it once the surrounding transaction commits."""
+    job = IngestionJob.objects.create(
+        tenant=tenant,
+        kind=kind,
+        query=query,
+        open_library_keys=list(open_library_keys),
+        isbns=list(isbns),
+        limit=limit or settings.INGESTION_DEFAULT_LIMIT,
+        retry_of=retry_of,
+    )
+    if kind == Kind.QUERY:
+        TrackedQuery.objects.update_or_create(tenant=tenant, query=query, defaults={"limit": job.limit})
+    log(job, "info", f"Job created ({job.get_kind_display()}).")
+    transaction.on_commit(lambda: enqueue_job(job.pk))
+    return job
+
+
+def enqueue_job(job_id: int) -> None:
+    from django_q.tasks import async_task
+
+    async_task(
+        "ingestion.tasks.run_ingestion_job", job_id, task_name=f"ingestion-job-{job_id}-{time.time_ns()}"
+    )
+
+
+class JobNotCancellable(Exception):
+    pass
+
+
+class NothingToRetry(Exception):
+    pass
+
+
+def cancel_job(*, job: IngestionJob) -> IngestionJob:
+    """Cancel a pending or running job; a running one stops before its next work."""
+    updated = IngestionJob.objects.filter(pk=job.pk, status__in=[Status.PENDING, Status.RUNNING]).update(
+        status=Status.CANCELLED, finished_at=timezone.now()
+    )
+    job.refresh_from_db()
+    if not updated:
+        raise JobNotCancellable(job.status)
+    log(job, "warning", "Job cancelled.")
+    return job
+
+
+def retry_job(*, job: IngestionJob) -> IngestionJob:
+    """A new job for what failed in a finished job (or all of it, if it failed as a whole)."""
+    if not job.is_finished:
+        raise NothingToRetry("The job has not finished.")
+    failed_keys = [item for item in job.failed_items if item.startswith("/")]
+    failed_isbns = [item for item in job.failed_items if not item.startswith("/")]
+    if failed_keys or failed_isbns:
+        if failed_keys and failed_isbns:
+            create_job(tenant=job.tenant, kind=Kind.ISBNS, isbns=failed_isbns, retry_of=job)
+            return create_job(tenant=job.tenant, kind=Kind.KEYS, open_library_keys=failed_keys, retry_of=job)
+        if failed_keys:
+            return create_job(tenant=job.tenant, kind=Kind.KEYS, open_library_keys=failed_keys, retry_of=job)
+        return create_job(tenant=job.tenant, kind=Kind.ISBNS, isbns=failed_isbns, retry_of=job)
+    if job.status == Status.FAILED:
+        return create_job(
+            tenant=job.tenant,
+            kind=job.kind,
+            query=job.query,
+            open_library_keys=job.open_library_keys,
+            isbns=job.isbns,
+            limit=job.limit,
+            retry_of=job,
+        )
+    raise NothingToRetry("Nothing failed in this job.")
+
+
+def log(job: IngestionJob, level: str, message: str, open_library_key: str = "") -> None:
+    IngestionLog.objects.create(
+        tenant_id=job.tenant_id,
+        job=job,
+        level=level,
+        message=message[:2000],
+        open_library_key=open_library_key,
+    )
+    getattr(logger, "warning" if level == "warning" else "error" if level == "error" else "info")(
+        message, extra={"job_id": job.pk, "tenant": job.tenant_id, "open_library_key": open_library_key}
+    )
+
+
+# --- Running jobs -----------------------------------------------------------------------
+
+
+def stale_after() -> timedelta:
+    """A running job whose heartbeat is older than this has lost its worker: no task runs
+    longer than the cluster's timeout."""
+    return timedelta(seconds=settings.Q_CLUSTER["timeout"] + 30)
+
+
+def claim_job(job_id: int) -> IngestionJob | None:
+    """Take a job for this worker, or None when it is finished or another worker holds it."""
+    with transaction.atomic():
+        job = IngestionJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.is_finished:
+            return None
+        now = timezone.now()
+        if job.status == Status.RUNNING and job.heartbeat_at and now - job.heartbeat_at < stale_after():
+            if not job.cursor.get("handoff"):
+                return None
+        elif job.status == Status.RUNNING:
+            job.attempts += 1  # the previous worker died mid-slice
+            if job.attempts >= settings.INGESTION_JOB_MAX_ATTEMPTS:
+                _finish(
+                    job,
+                    Status.FAILED,
+                    error=(
+                        f"The worker running this job stopped {job.attempts} times (killed or timed out); "
+                        "giving up. Retry the job to try again."
+                    ),
+                )
+                return None
+        job.cursor.pop("handoff", None)
+        job.status = Status.RUNNING
+        job.started_at = job.started_at or now
+        job.heartbeat_at = now
+        job.save(update_fields=["status", "started_at", "heartbeat_at", "attempts", "cursor"])
+    return job
+
+
+def run_job(*, job_id: int, client: OpenLibraryClient | None = None) -> str:
+    """Run one slice of a job. Returns what happened, for the task result."""
+    job = claim_job(job_id)
+    if job is None:
+        return "skipped"
+    runner = JobRunner(job, client or OpenLibraryClient())
+    try:
+        done = runner.run()
+    except JobCancelled:
+        return "cancelled"
+    except OpenLibraryError as exc:
+        log(job, "error", f"Open Library: {exc}")
+        _finish(job, Status.FAILED, error=f"Open Library error: {exc}")
+        return "failed"
+    except Exception as exc:
+        logger.exception("ingestion job crashed", extra={"job_id": job.pk})
+        _finish(job, Status.FAILED, error=f"Internal error ({type(exc).__name__}); see the server logs.")
+        return "failed"
+    if not done:
+        # Slice used up: hand over to a fresh task so no single task nears the timeout.
+        job.cursor["handoff"] = True
+        IngestionJob.objects.filter(pk=job.pk, status=Status.RUNNING).update(cursor=job.cursor)
+        transaction.on_commit(lambda: enqueue_job(job.pk))
+        return "continued"
+    processed_ok = job.works_created + job.works_updated + job.works_unchanged
+    if job.works_failed and not processed_ok:
+        _finish(job, Status.FAILED, error=f"All {job.works_failed} items failed; see the job's log.")
+        return "failed"
+    _finish(job, Status.COMPLETED)
+    return "completed"
+
+
+def _finish(job: IngestionJob, status: str, error: str = "") -> None:
+    """Finish a job unless it was cancelled meanwhile (a cancel always wins)."""
+    now = timezone.now()
+    fields = {
+        "status": status,
+        "finished_at": now,
+        "heartbeat_at": now,
+        "error": error[:2000],
+        "attempts": job.attempts,
+        "works_found": job.works_found,
+        "works_created": job.works_created,
+        "works_updated": job.works_updated,
+        "works_unchanged": job.works_unchanged,
+        "works_failed": job.works_failed,
+        "failed_items": job.failed_items,
+        "cursor": job.cursor,
+    }
+    IngestionJob.objects.filter(pk=job.pk).exclude(status=Status.CANCELLED).update(**fields)
+    if status != Status.CANCELLED and job.kind == Kind.QUERY:
+        TrackedQuery.objects.filter(tenant_id=job.tenant_id, query=job.query).update(last_run_at=now)
+    for field, value in fields.items():
+        setattr(job, field, value)
+    if status == Status.COMPLETED:
+        log(
+            job,
+            "info",
+            f"Completed: {job.works_found} found, {job.works_created} created, {job.works_updated} updated, "
+            f"{job.works_unchanged} unchanged, {job.works_failed} failed.",
+        )
+    elif status == Status.FAILED and error:
+        log(job, "error", f"Failed: {error}")
+
+
+class JobCancelled(Exception):
+    pass
+
+
+class JobRunner:
+    """Resolves a job's request into work keys, then ingests them in batches."""
+
+    def __init__(self, job: IngestionJob, client: OpenLibraryClient):
+        self.job = job
+        self.client = client
+        self.tenant = job.tenant
+        self.deadline = time.monotonic() + settings.INGESTION_SLICE_SECONDS
+
+    # The job row is the only state: the position survives a lost worker.
+    def save_progress(self) -> None:
+        job = self.job
+        job.heartbeat_at = timezone.now()
+        updated = IngestionJob.objects.filter(pk=job.pk, status=Status.RUNNING).update(
+            heartbeat_at=job.heartbeat_at,
+            cursor=job.cursor,
+            works_found=job.works_found,
+            works_created=job.works_created,
+            works_updated=job.works_updated,
+            works_unchanged=job.works_unchanged,
+            works_failed=job.works_failed,
+            failed_items=job.failed_items,
+        )
+        if not updated:
+            raise JobCancelled()
+
+    def fail_item(self, item: str, message: str) -> None:
+        self.job.works_failed += 1
+        if item not in self.job.failed_items:
+            self.job.failed_items.append(item)
+        log(self.job, "error", message, open_library_key=item if item.startswith("/") else "")
+
+    def run(self) -> bool:
+        """True when the job is done, False when this slice ran out of time."""
+        cursor = self.job.cursor
+        if "work_keys" not in cursor:
+            cursor["work_keys"] = self.resolve()
+            cursor["position"] = 0
+            self.job.works_found = len(cursor["work_keys"])
+            log(self.job, "info", f"Found {self.job.works_found} works to ingest.")
+            self.save_progress()
+        keys: list[str] = cursor["work_keys"]
+        while cursor["position"] < len(keys):
+            batch = keys[cursor["position"] : cursor["position"] + KEY_BATCH]
+            self.ingest_batch(batch)
+            # Checked after a batch, so every slice makes progress however short it is.
+            if cursor["position"] < len(keys) and time.monotonic() > self.deadline:
+                return False
+        return True
+
+    # --- Resolving the request into work keys -----------------------------------------
+
+    def resolve(self) -> list[str]:
+        job = self.job
+        if job.kind == Kind.QUERY:
+            return self.resolve_query(job.query, job.limit)
+        if job.kind == Kind.KEYS:
+            return self.resolve_keys(job.open_library_keys)
+        if job.kind == Kind.ISBNS:
+            return self.resolve_isbns(job.isbns)
+        if job.kind == Kind.RESYNC:
+            return self.resolve_resync()
+        raise ValueError(f"unknown job kind {job.kind!r}")
+
+    def resolve_query(self, query: str, limit: int) -> list[str]:
+        field, value = parse_query(query)
+        keys: dict[str, None] = {}
+        page = 1
+        while len(keys) < limit:
+            result = self.client.search(
+                field=field, value=value, page=page, limit=min(SEARCH_PAGE_SIZE, limit)
+            )
+            for doc in result.docs:
+                keys.setdefault(doc.work_key, None)
+                self.doc_cache[doc.work_key] = doc
+            if not result.docs or page * min(SEARCH_PAGE_SIZE, limit) >= result.num_found:
+                break
+            page += 1
+        return list(keys)[:limit]
+
+    def resolve_keys(self, raw_keys: list[str]) -> list[str]:
+        keys: dict[str, None] = {}
+        for raw in raw_keys:
+            kind, key = parse_open_library_key(raw)
+            if kind == "work":
+                keys.setdefault(key, None)
+                continue
+            try:
+                edition = self.client.get_edition(key)
+            except OpenLibraryNotFound:
+                self.fail_item(key, f"Edition {key} not found on Open Library.")
+                continue
+            if isinstance(edition, DeletedRecord) or not edition.work_keys:
+                self.fail_item(key, f"Edition {key} has no work on Open Library.")
+                continue
+            keys.setdefault(edition.work_keys[0], None)
+        return list(keys)
+
+    def resolve_isbns(self, isbns: list[str]) -> list[str]:
+        keys: dict[str, None] = {}
+        wanted = list(dict.fromkeys(isbns))
+        for start in range(0, len(wanted), KEY_BATCH):
+            chunk = wanted[start : start + KEY_BATCH]
+            found = self.client.search_works_by_isbns(chunk)
+            for isbn in chunk:
+                doc = found.get(isbn)
+                if doc is not None:
+                    keys.setdefault(doc.work_key, None)
+                    self.doc_cache[doc.work_key] = doc
+                    continue
+                try:
+                    edition = self.client.edition_for_isbn(isbn)
+                except OpenLibraryNotFound:
+                    self.fail_item(isbn, f"ISBN {isbn} not found on Open Library.")
+                    continue
+                if isinstance(edition, DeletedRecord) or not edition.work_keys:
+                    self.fail_item(isbn, f"ISBN {isbn} has no work on Open Library.")
+                    continue
+                keys.setdefault(edition.work_keys[0], None)
+        return list(keys)
+
+    def resolve_resync(self) -> list[str]:
+        keys: dict[str, None] = {}
+        for tracked in TrackedQuery.objects.for_tenant(self.tenant).order_by("id"):
+            try:
+                found = self.resolve_query(tracked.query, tracked.limit)
+            except OpenLibraryError as exc:
+                log(self.job, "warning", f"Tracked query {tracked.query!r} skipped: {exc}")
+                continue
+            keys.update(dict.fromkeys(found))
+            TrackedQuery.objects.filter(pk=tracked.pk).update(last_run_at=timezone.now())
+        existing = (
+            Book.objects.for_tenant(self.tenant).order_by("id").values_list("open_library_key", flat=True)
+        )
+        keys.update(dict.fromkeys(existing))
+        return list(keys)
+
+    # --- Ingesting works --------------------------------------------------------------
+
+    @property
+    def doc_cache(self) -> dict[str, SearchDoc]:
+        if not hasattr(self, "_docs"):
+            self._docs: dict[str, SearchDoc] = {}
+        return self._docs
+
+    def ingest_batch(self, keys: list[str]) -> None:
+        missing = [key for key in keys if key not in self.doc_cache]
+        if missing:
+            self.doc_cache.update(self.client.search_works_by_keys(missing))
+        known = {
+            book.open_library_key: book
+            for book in Book.objects.for_tenant(self.tenant)
+            .filter(open_library_key__in=keys)
+            .only(
+                "id",
+                "open_library_key",
+                "upstream_modified",
+                "description",
+                "subjects",
+                "cover_id",
+                "title",
+                "subtitle",
+                "content_hash",
+            )
+        }
+        for key in keys:
+            self.ingest_one(key, self.doc_cache.get(key), known.get(key))
+            self.job.cursor["position"] += 1
+            self.save_progress()
+
+    def ingest_one(self, key: str, doc: SearchDoc | None, book: Book | None) -> None:
+        job = self.job
+        source = "resync" if job.kind == Kind.RESYNC else "ingestion"
+        try:
+            if (
+                book is not None
+                and doc is not None
+                and doc.last_modified is not None
+                and book.upstream_modified == doc.last_modified
+            ):
+                # The work record itself did not change upstream: its fields are what we have.
+                content = build_content(doc=doc, work=None, fallback=book)
+                _, outcome = upsert_book(
+                    tenant=self.tenant,
+                    open_library_key=key,
+                    content=content,
+                    upstream_modified=doc.last_modified,
+                    job=job,
+                    source=source,
+                )
+            else:
+                work = self.client.get_work(key)
+                if isinstance(work, DeletedRecord):
+                    log(
+                        job,
+                        "warning",
+                        f"Work {key} is deleted on Open Library; skipped.",
+                        open_library_key=key,
+                    )
+                    return
+                if work.key != key:
+                    log(job, "info", f"Work {key} was merged into {work.key} upstream.", open_library_key=key)
+                    doc = self.doc_cache.get(work.key) or self.client.search_works_by_keys([work.key]).get(
+                        work.key
+                    )
+                authors = None if doc is not None else self.fetch_authors(work.author_keys)
+                content = build_content(doc=doc, work=work, authors=authors)
+                _, outcome = upsert_book(
+                    tenant=self.tenant,
+                    open_library_key=work.key,
+                    content=content,
+                    merged_keys=(*work.redirected_from, key),
+                    upstream_modified=doc.last_modified if doc is not None else None,
+                    job=job,
+                    source=source,
+                )
+        except OpenLibraryNotFound:
+            self.fail_item(key, f"Work {key} not found on Open Library.")
+            return
+        except OpenLibraryError as exc:
+            self.fail_item(key, f"Work {key} could not be fetched: {exc}")
+            return
+        if outcome == UpsertOutcome.CREATED:
+            job.works_created += 1
+        elif outcome == UpsertOutcome.UPDATED:
+            job.works_updated += 1
+            log(job, "info", f"Work {key} changed upstream: new version.", open_library_key=key)
+        else:
+            job.works_unchanged += 1
+
+    def fetch_authors(self, author_keys: Iterable[str]) -> list[dict]:
+        authors = []
+        for author_key in author_keys:
+            try:
+                record = self.client.get_author(author_key)
+            except OpenLibraryError:
+                continue
+            if not isinstance(record, DeletedRecord):
+                authors.append({"name": record.name, "open_library_key": record.key})
+        return authors
+
+
+def build_content(
+    *,
+    doc: SearchDoc | None,
+    work: WorkRecord | None,
+    authors: list[dict] | None = None,
+    fallback: Book | None = None,
+) -> dict:
+    """A book's content from a search doc (authors, ISBNs, languages, counts) and the work
+    record (description, subjects, covers); `fallback` stands in for an unchanged work."""
+    if work is not None:
+        title, subtitle, description = work.title, work.subtitle, work.description
+        subjects = list(work.subjects) or (list(doc.subjects) if doc else [])
+        cover_id = work.cover_ids[0] if work.cover_ids else (doc.cover_id if doc else None)
+    elif fallback is not None:
+        title, subtitle, description = fallback.title, fallback.subtitle, fallback.description
+        subjects, cover_id = list(fallback.subjects), fallback.cover_id
+    else:
+        title, subtitle, description = doc.title, doc.subtitle, None
+        subjects, cover_id = list(doc.subjects), doc.cover_id
+    if authors is None and doc is not None:
+        authors = [
+            {"name": name, "open_library_key": key}
+            for name, key in zip(doc.author_names, doc.author_keys, strict=False)
+        ]
+    year = doc.first_publish_year if doc is not None else None
+    if year is None and work is not None and work.first_publish_date:
+        digits = "".join(ch if ch.isdigit() else " " for ch in work.first_publish_date).split()
+        year = next((int(d) for d in digits if len(d) == 4), None)
+    return {
+        "title": (title or (doc.title if doc else "") or "").strip(),
+        "subtitle": (subtitle or (doc.subtitle if doc else None) or None),
+        "description": description or None,
+        "authors": authors or [],
+        "subjects": list(dict.fromkeys(s.strip() for s in subjects if s and s.strip()))[:MAX_LIST_ITEMS],
+        "languages": sorted(set(doc.languages)) if doc else [],
+        "first_publish_year": year,
+        "cover_id": cover_id if cover_id and cover_id > 0 else None,
+        "isbns": _canonical_isbns(doc.isbns if doc else []),
+        "edition_count": (doc.edition_count or 0) if doc else 0,
+    }
+
+
+def _canonical_isbns(raw: Iterable[str]) -> list[str]:
+    isbns = set()
+    for value in raw:
+        try:
+            isbns.add(normalize_isbn(value))
+        except InvalidIsbn:
+            continue
+    return sorted(isbns)
+
+
+# --- Re-sync and the watchdog -------------------------------------------------------------
+
+
+def start_resync(*, tenant: Tenant) -> IngestionJob:
+    """A re-sync job for one library: its tracked queries again, and every book it holds."""
+    return create_job(tenant=tenant, kind=Kind.RESYNC, limit=settings.INGESTION_MAX_LIMIT)
+
+
+def resync_due_tenants() -> list[int]:
+    """Start a re-sync for every library whose interval has passed and that has none running."""
+    started = []
+    now = timezone.now()
+    for tenant in Tenant.objects.filter(resync_enabled=True).order_by("id"):
+        jobs = IngestionJob.objects.for_tenant(tenant).filter(kind=Kind.RESYNC)
+        if jobs.active().exists():
+            continue
+        last = jobs.order_by("-created_at").values_list("created_at", flat=True).first()
+        hours = tenant.resync_interval_hours or settings.RE_SYNC_INTERVAL_HOURS
+        if last is not None and now - last < timedelta(hours=hours) - timedelta(minutes=5):
+            continue
+        with transaction.atomic():
+            started.append(start_resync(tenant=tenant).pk)
+    return started
+
+
+def recover_stalled_jobs() -> dict[str, int]:
+    """The watchdog: re-enqueue jobs whose worker vanished, fail those out of attempts."""
+    now = timezone.now()
+    cutoff = now - stale_after()
+    requeued = failed = 0
+    stalled = IngestionJob.objects.filter(status=Status.RUNNING, heartbeat_at__lt=cutoff)
+    for job in stalled:
+        if job.attempts + 1 >= settings.INGESTION_JOB_MAX_ATTEMPTS:
+            job.attempts += 1
+            _finish(
+                job,
+                Status.FAILED,
+                error=f"The worker running this job stopped {job.attempts} times; giving up.",
+            )
+            failed += 1
+        else:
+            enqueue_job(job.pk)
+            requeued += 1
+    # A pending job whose task was lost (e.g. a broker without redelivery) is simply sent again:
+    # claim_job makes a duplicate harmless.
+    for job_id in IngestionJob.objects.filter(status=Status.PENDING, created_at__lt=cutoff).values_list(
+        "id", flat=True
+    ):
+        enqueue_job(job_id)
+        requeued += 1
+    return {"requeued": requeued, "failed": failed}
+
+
+def resync_state(*, tenant: Tenant) -> dict:
+    jobs = IngestionJob.objects.for_tenant(tenant).filter(kind=Kind.RESYNC)
+    last_job = jobs.order_by("-created_at", "-id").first()
+    hours = tenant.resync_interval_hours or settings.RE_SYNC_INTERVAL_HOURS
+    last_run_at = last_job.created_at if last_job else None
+    next_run_at = None
+    if tenant.resync_enabled:
+        next_run_at = (last_run_at + timedelta(hours=hours)) if last_run_at else timezone.now()
+    return {
+        "enabled": tenant.resync_enabled,
+        "interval_hours": hours,
+        "last_run_at": last_run_at,
+        "next_run_at": next_run_at,
+        "tracked_queries": TrackedQuery.objects.for_tenant(tenant).count(),
+        "tracked_works": Book.objects.for_tenant(tenant).count(),
+        "last_job_id": str(last_job.pk) if last_job else None,
+    }

@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
-from ingestion.services import record_worker_heartbeat
+from ingestion import services
+
+
+def run_ingestion_job(job_id: int) -> str:
+    return services.run_job(job_id=job_id)
+
+
+def resync_due_tenants() -> list[int]:
+    return services.resync_due_tenants()
+
+
+def recover_stalled_jobs() -> dict[str, int]:
+    return services.recover_stalled_jobs()
 
 
 def worker_heartbeat() -> str:
-    return record_worker_heartbeat().last_seen_at.isoformat()
+    return services.record_worker_heartbeat().last_seen_at.isoformat()

@@ -27,6 +27,16 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be a whole number, got {value!r}") from exc
 
 
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return float(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a number, got {value!r}") from exc
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     value = os.environ.get(name)
     if value is None:
@@ -241,10 +251,25 @@ API_RATE_LIMIT_WINDOW_SECONDS = env_int("API_RATE_LIMIT_WINDOW_SECONDS", 60)
 INGESTION_RATE_LIMIT_REQUESTS = env_int("INGESTION_RATE_LIMIT_REQUESTS", 10)
 INGESTION_RATE_LIMIT_WINDOW_SECONDS = env_int("INGESTION_RATE_LIMIT_WINDOW_SECONDS", 3600)
 RE_SYNC_INTERVAL_HOURS = env_int("RE_SYNC_INTERVAL_HOURS", 24)
+INGESTION_DEFAULT_LIMIT = 50
+INGESTION_MAX_LIMIT = 1000
+# One worker task runs a job for at most this long, then hands over to a fresh task.
+INGESTION_SLICE_SECONDS = env_int("INGESTION_SLICE_SECONDS", 120)
+# Workers a job may lose (SIGKILL, timeout) before it fails instead of being tried again.
+INGESTION_JOB_MAX_ATTEMPTS = env_int("INGESTION_JOB_MAX_ATTEMPTS", 3)
 
 OPEN_LIBRARY_BASE_URL = os.environ.get("OPEN_LIBRARY_BASE_URL", "https://openlibrary.org").rstrip("/")
 OPEN_LIBRARY_CONTACT = os.environ.get("OPEN_LIBRARY_CONTACT", "")
+# One budget for the whole deployment (all workers together), shared through the database or Redis.
 OPEN_LIBRARY_MAX_RPS = env_int("OPEN_LIBRARY_MAX_RPS", 3)
+OPEN_LIBRARY_TIMEOUT_SECONDS = (
+    env_float("OPEN_LIBRARY_CONNECT_TIMEOUT_SECONDS", 5.0),
+    env_float("OPEN_LIBRARY_READ_TIMEOUT_SECONDS", 20.0),
+)
+# Attempts per request in all (first try included), and the longest Retry-After we honour.
+OPEN_LIBRARY_MAX_ATTEMPTS = env_int("OPEN_LIBRARY_MAX_ATTEMPTS", 4)
+OPEN_LIBRARY_MAX_RETRY_AFTER_SECONDS = env_float("OPEN_LIBRARY_MAX_RETRY_AFTER_SECONDS", 60.0)
+OPEN_LIBRARY_BACKOFF_BASE_SECONDS = env_float("OPEN_LIBRARY_BACKOFF_BASE_SECONDS", 0.5)
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://localhost:8000").rstrip("/")
 
 # How old the worker's last heartbeat may be before /health calls it stale.

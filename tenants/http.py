@@ -113,20 +113,20 @@ class BodySizeLimitMiddleware:
         return self.get_response(request)
 
 
-def _flatten_errors(detail, prefix: str = "") -> dict[str, list[str]]:
+def flatten_errors(detail, prefix: str = "") -> dict[str, list[str]]:
     """DRF's nested error structure as {"books.3.isbn": ["..."]}."""
     flat: dict[str, list[str]] = {}
     if isinstance(detail, dict):
         for key, value in detail.items():
             name = "non_field_errors" if key == "non_field_errors" and not prefix else str(key)
-            flat.update(_flatten_errors(value, f"{prefix}.{name}" if prefix else name))
+            flat.update(flatten_errors(value, f"{prefix}.{name}" if prefix else name))
     elif isinstance(detail, list):
         if all(not isinstance(item, (dict, list)) for item in detail):
             flat.setdefault(prefix or "non_field_errors", []).extend(str(item) for item in detail)
         else:
             for index, item in enumerate(detail):
                 if item:
-                    flat.update(_flatten_errors(item, f"{prefix}.{index}" if prefix else str(index)))
+                    flat.update(flatten_errors(item, f"{prefix}.{index}" if prefix else str(index)))
     else:
         flat.setdefault(prefix or "non_field_errors", []).append(str(detail))
     return flat
@@ -150,13 +150,13 @@ def api_exception_handler(exc: Exception, context: dict):
         return None  # an unexpected error: Django's handler500 answers, in JSON
 
     if isinstance(exc, exceptions.ValidationError):
-        errors = _flatten_errors(exc.detail)
+        errors = flatten_errors(exc.detail)
         first = next(iter(errors.values()))[0] if errors else "Invalid input."
         response.data = error_body(f"Invalid input: {first}", "invalid", errors)
     else:
         detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
         if isinstance(detail, (list, dict)):
-            errors = _flatten_errors(detail)
+            errors = flatten_errors(detail)
             response.data = error_body("Invalid request.", "invalid", errors)
         else:
             code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")

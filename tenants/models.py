@@ -41,6 +41,12 @@ class Tenant(models.Model):
         max_length=63, unique=True, validators=[validate_tenant_slug], help_text=SLUG_HELP
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    resync_enabled = models.BooleanField(
+        default=True, help_text="Re-ingest this library's tracked queries and works periodically."
+    )
+    resync_interval_hours = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Empty: the deployment's RE_SYNC_INTERVAL_HOURS."
+    )
 
     class Meta:
         ordering = ["slug"]

@@ -70,3 +70,35 @@ def platform_client(platform_key) -> APIClient:
     client = APIClient()
     client.credentials(**bearer(platform_key.raw))
     return client
+
+
+FAKE_OPEN_LIBRARY_URL = "http://openlibrary.test"
+
+
+@pytest.fixture
+def fake_ol(settings):
+    """A fake Open Library answering through `responses`: no request leaves the process."""
+    import responses
+
+    from tests.fake_openlibrary import FakeOpenLibrary
+
+    settings.OPEN_LIBRARY_BASE_URL = FAKE_OPEN_LIBRARY_URL
+    settings.OPEN_LIBRARY_MAX_RPS = 10_000
+    settings.OPEN_LIBRARY_BACKOFF_BASE_SECONDS = 0.001
+    settings.OPEN_LIBRARY_MAX_RETRY_AFTER_SECONDS = 0.01
+    fake = FakeOpenLibrary()
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        fake.mount(rsps, FAKE_OPEN_LIBRARY_URL)
+        yield fake
+
+
+@pytest.fixture
+def run_on_commit(django_capture_on_commit_callbacks):
+    """Run what a request enqueues on commit (the worker runs synchronously in tests)."""
+
+    def run(action):
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            result = action()
+        return result, callbacks
+
+    return run

@@ -1,0 +1,218 @@
+"""Ingestion API: start jobs (single and batch), follow, cancel and retry them, read logs, re-sync."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ingestion import services
+from ingestion.models import IngestionJob, IngestionLog
+from ingestion.serializers import (
+    IngestionBatchSerializer,
+    IngestionJobBatchSerializer,
+    IngestionJobSerializer,
+    IngestionLogSerializer,
+    IngestionRequestSerializer,
+    ResyncStateSerializer,
+)
+from tenants.api import EnvelopePagination, TenantScopedMixin
+from tenants.http import Conflict
+from tenants.models import Scope
+from tenants.schema import ErrorSerializer
+
+JOB_NOT_FOUND = "Ingestion job not found"
+
+
+def job_location(request, job: IngestionJob) -> str:
+    return request.build_absolute_uri(reverse("ingestion-job-detail", args=[request.tenant.slug, job.pk]))
+
+
+def _create_jobs(request, validated: list[dict]) -> list[IngestionJob]:
+    with transaction.atomic():
+        return [
+            services.create_job(
+                tenant=request.tenant,
+                kind=item["kind"],
+                query=item.get("query", ""),
+                open_library_keys=item.get("open_library_keys", ()),
+                isbns=item.get("isbns", ()),
+                limit=item["limit"],
+            )
+            for item in validated
+        ]
+
+
+class IngestionCreateView(TenantScopedMixin, APIView):
+    required_scopes = {"POST": Scope.INGESTION_WRITE}
+
+    @extend_schema(
+        request=IngestionRequestSerializer, responses={202: IngestionJobSerializer}, tags=["ingestion"]
+    )
+    def post(self, request, slug: str):
+        data = IngestionRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        [job] = _create_jobs(request, [data.validated_data])
+        response = Response(IngestionJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        response["Location"] = job_location(request, job)
+        return response
+
+
+class IngestionBatchView(TenantScopedMixin, APIView):
+    required_scopes = {"POST": Scope.INGESTION_WRITE}
+
+    @extend_schema(
+        request=IngestionBatchSerializer, responses={202: IngestionJobBatchSerializer}, tags=["ingestion"]
+    )
+    def post(self, request, slug: str):
+        data = IngestionBatchSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        jobs = _create_jobs(request, data.validated_data["requests"])
+        return Response(
+            {"items": IngestionJobSerializer(jobs, many=True).data}, status=status.HTTP_202_ACCEPTED
+        )
+
+
+class JobScopedMixin(TenantScopedMixin):
+    def get_job(self) -> IngestionJob:
+        job_id = self.kwargs["job_id"]
+        job = None
+        if job_id.isascii() and job_id.isdigit() and len(job_id) < 19:
+            job = IngestionJob.objects.for_tenant(self.request.tenant).filter(pk=job_id).first()
+        if job is None:
+            raise NotFound(JOB_NOT_FOUND)
+        return job
+
+
+class JobListView(TenantScopedMixin, generics.GenericAPIView):
+    required_scopes = {"GET": Scope.CATALOG_READ}
+    serializer_class = IngestionJobSerializer
+    pagination_class = EnvelopePagination
+
+    def get_queryset(self):
+        jobs = IngestionJob.objects.for_tenant(self.request.tenant).order_by("-created_at", "-id")
+        wanted = self.request.query_params.get("status")
+        if wanted:
+            if wanted not in IngestionJob.Status.values:
+                raise ValidationError(
+                    {"status": [f"Must be one of: {', '.join(IngestionJob.Status.values)}."]}
+                )
+            jobs = jobs.filter(status=wanted)
+        return jobs
+
+    @extend_schema(
+        parameters=[OpenApiParameter("status", str, enum=IngestionJob.Status.values)],
+        responses=IngestionJobSerializer(many=True),
+        tags=["ingestion"],
+    )
+    def get(self, request, slug: str):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(IngestionJobSerializer(page, many=True).data)
+
+
+class JobDetailView(JobScopedMixin, APIView):
+    required_scopes = {"GET": Scope.CATALOG_READ}
+
+    @extend_schema(responses=IngestionJobSerializer, tags=["ingestion"])
+    def get(self, request, slug: str, job_id: str):
+        return Response(IngestionJobSerializer(self.get_job()).data)
+
+
+class JobCancelView(JobScopedMixin, APIView):
+    required_scopes = {"POST": Scope.INGESTION_WRITE}
+
+    @extend_schema(
+        request=None, responses={200: IngestionJobSerializer, 409: ErrorSerializer}, tags=["ingestion"]
+    )
+    def post(self, request, slug: str, job_id: str):
+        try:
+            job = services.cancel_job(job=self.get_job())
+        except services.JobNotCancellable as exc:
+            raise Conflict(
+                f"The job is {exc.args[0]}; only a pending or running job can be cancelled.",
+                code="not_cancellable",
+            ) from None
+        return Response(IngestionJobSerializer(job).data)
+
+
+class JobRetryView(JobScopedMixin, APIView):
+    required_scopes = {"POST": Scope.INGESTION_WRITE}
+
+    @extend_schema(
+        request=None, responses={202: IngestionJobSerializer, 409: ErrorSerializer}, tags=["ingestion"]
+    )
+    def post(self, request, slug: str, job_id: str):
+        job = self.get_job()
+        try:
+            with transaction.atomic():
+                retry = services.retry_job(job=job)
+        except services.NothingToRetry as exc:
+            raise Conflict(str(exc), code="nothing_to_retry") from None
+        response = Response(IngestionJobSerializer(retry).data, status=status.HTTP_202_ACCEPTED)
+        response["Location"] = job_location(request, retry)
+        return response
+
+
+class LogListView(TenantScopedMixin, generics.GenericAPIView):
+    required_scopes = {"GET": Scope.CATALOG_READ}
+    serializer_class = IngestionLogSerializer
+    pagination_class = EnvelopePagination
+
+    def get_queryset(self):
+        entries = IngestionLog.objects.for_tenant(self.request.tenant).order_by("-created_at", "-id")
+        params = self.request.query_params
+        job_id = params.get("job_id")
+        if job_id:
+            if not (job_id.isascii() and job_id.isdigit() and len(job_id) < 19):
+                raise ValidationError({"job_id": ["Not a job id."]})
+            entries = entries.filter(job_id=job_id)
+        level = params.get("level")
+        if level:
+            if level not in IngestionLog.Level.values:
+                raise ValidationError({"level": [f"Must be one of: {', '.join(IngestionLog.Level.values)}."]})
+            entries = entries.filter(level=level)
+        return entries
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("job_id", str),
+            OpenApiParameter("level", str, enum=IngestionLog.Level.values),
+        ],
+        responses=IngestionLogSerializer(many=True),
+        tags=["ingestion"],
+    )
+    def get(self, request, slug: str):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(IngestionLogSerializer(page, many=True).data)
+
+
+class ResyncView(TenantScopedMixin, APIView):
+    required_scopes = {"GET": Scope.CATALOG_READ, "POST": Scope.INGESTION_WRITE}
+
+    @extend_schema(responses=ResyncStateSerializer, tags=["ingestion"])
+    def get(self, request, slug: str):
+        return Response(ResyncStateSerializer(services.resync_state(tenant=request.tenant)).data)
+
+    @extend_schema(
+        request=None, responses={202: IngestionJobSerializer, 409: ErrorSerializer}, tags=["ingestion"]
+    )
+    def post(self, request, slug: str):
+        with transaction.atomic():
+            running = (
+                IngestionJob.objects.for_tenant(request.tenant)
+                .filter(kind=IngestionJob.Kind.RESYNC)
+                .active()
+                .first()
+            )
+            if running is not None:
+                raise Conflict(
+                    f"A re-sync is already {running.status} (job {running.pk}).", code="resync_in_progress"
+                )
+            job = services.start_resync(tenant=request.tenant)
+        response = Response(IngestionJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        response["Location"] = job_location(request, job)
+        return response
