@@ -134,18 +134,23 @@ def cancel_job(*, job: IngestionJob) -> IngestionJob:
 
 
 def retry_job(*, job: IngestionJob) -> IngestionJob:
-    """A new job for what failed in a finished job (or all of it, if it failed as a whole)."""
+    """One new job for what failed in a finished job, or all of it if it failed as a whole.
+
+    Failed items are work keys and ISBNs (an ISBN job can fail on both); the retry carries
+    both lists and is an ISBN job when any ISBN failed, else a keys job.
+    """
     if not job.is_finished:
         raise NothingToRetry("The job has not finished.")
     failed_keys = [item for item in job.failed_items if item.startswith("/")]
     failed_isbns = [item for item in job.failed_items if not item.startswith("/")]
     if failed_keys or failed_isbns:
-        if failed_keys and failed_isbns:
-            create_job(tenant=job.tenant, kind=Kind.ISBNS, isbns=failed_isbns, retry_of=job)
-            return create_job(tenant=job.tenant, kind=Kind.KEYS, open_library_keys=failed_keys, retry_of=job)
-        if failed_keys:
-            return create_job(tenant=job.tenant, kind=Kind.KEYS, open_library_keys=failed_keys, retry_of=job)
-        return create_job(tenant=job.tenant, kind=Kind.ISBNS, isbns=failed_isbns, retry_of=job)
+        return create_job(
+            tenant=job.tenant,
+            kind=Kind.ISBNS if failed_isbns else Kind.KEYS,
+            open_library_keys=failed_keys,
+            isbns=failed_isbns,
+            retry_of=job,
+        )
     if job.status == Status.FAILED:
         return create_job(
             tenant=job.tenant,
@@ -176,9 +181,8 @@ def log(job: IngestionJob, level: str, message: str, open_library_key: str = "")
 
 
 def stale_after() -> timedelta:
-    """A running job whose heartbeat is older than this has lost its worker: no task runs
-    longer than the cluster's timeout."""
-    return timedelta(seconds=settings.Q_CLUSTER["timeout"] + 30)
+    """A running job whose heartbeat is older than this has lost its worker."""
+    return timedelta(seconds=settings.INGESTION_JOB_STALE_SECONDS)
 
 
 def claim_job(job_id: int) -> IngestionJob | None:
@@ -336,10 +340,11 @@ class JobRunner:
         job = self.job
         if job.kind == Kind.QUERY:
             return self.resolve_query(job.query, job.limit)
-        if job.kind == Kind.KEYS:
-            return self.resolve_keys(job.open_library_keys)
-        if job.kind == Kind.ISBNS:
-            return self.resolve_isbns(job.isbns)
+        if job.kind in (Kind.KEYS, Kind.ISBNS):
+            # A retry of an ISBN job may carry both lists.
+            keys = self.resolve_keys(job.open_library_keys) if job.open_library_keys else []
+            isbn_keys = self.resolve_isbns(job.isbns) if job.isbns else []
+            return list(dict.fromkeys([*keys, *isbn_keys]))
         if job.kind == Kind.RESYNC:
             return self.resolve_resync()
         raise ValueError(f"unknown job kind {job.kind!r}")

@@ -257,6 +257,10 @@ INGESTION_MAX_LIMIT = 1000
 INGESTION_SLICE_SECONDS = env_int("INGESTION_SLICE_SECONDS", 120)
 # Workers a job may lose (SIGKILL, timeout) before it fails instead of being tried again.
 INGESTION_JOB_MAX_ATTEMPTS = env_int("INGESTION_JOB_MAX_ATTEMPTS", 3)
+# A running job whose heartbeat is older than this lost its worker (killed, timed out) and is
+# resumed by the task's redelivery or the watchdog. It is written after every work, so the bound
+# is the longest a single work may take: the task timeout is a safe default.
+INGESTION_JOB_STALE_SECONDS = env_int("INGESTION_JOB_STALE_SECONDS", env_int("Q_TIMEOUT_SECONDS", 600) + 30)
 
 OPEN_LIBRARY_BASE_URL = os.environ.get("OPEN_LIBRARY_BASE_URL", "https://openlibrary.org").rstrip("/")
 OPEN_LIBRARY_CONTACT = os.environ.get("OPEN_LIBRARY_CONTACT", "")

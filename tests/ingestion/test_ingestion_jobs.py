@@ -297,3 +297,23 @@ def test_malformed_json_from_upstream_fails_the_item_not_the_service(client_a, r
     assert job.status == "completed"
     assert job.works_failed == 1 and job.works_created == 1
     assert job.failed_items == ["/works/OL262758W"]
+
+
+def test_retry_of_an_isbn_job_retries_failed_isbns_and_works_in_one_job(
+    client_a, run_on_commit, catalog, library_a
+):
+    for _ in range(10):
+        catalog.fail_next("/works/OL27448W", 503)
+    first = job_of(ingest(client_a, run_on_commit, {"isbns": ["9780618640157", "9781234567897"]}))
+    assert sorted(first.failed_items) == ["/works/OL27448W", "9781234567897"]
+    catalog.failures.clear()
+
+    response, _ = run_on_commit(lambda: client_a.post(f"/tenants/alexandria/ingestion/jobs/{first.pk}/retry"))
+
+    retry = job_of(response)
+    assert IngestionJob.objects.filter(retry_of=first).count() == 1
+    assert retry.kind == "isbns"
+    assert retry.isbns == ["9781234567897"] and retry.open_library_keys == ["/works/OL27448W"]
+    assert retry.status == "completed"
+    assert retry.works_created == 1 and retry.failed_items == ["9781234567897"]
+    assert Book.objects.filter(tenant=library_a.tenant, open_library_key="/works/OL27448W").exists()
