@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 
 from django.db import models
 from django.utils import timezone
@@ -41,6 +42,21 @@ def content_hash(content: dict) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+def fold(text: str) -> str:
+    """Case- and accent-insensitive form of a text: what sorting and exact filters compare."""
+    decomposed = unicodedata.normalize("NFKD", text or "")
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold().strip()
+
+
+def title_sort_key(title: str) -> str:
+    return fold(title)[:200]
+
+
+def year_sort_key(year: int | None) -> int:
+    # Keyset pagination needs a non-null key: an unknown year sorts as the earliest.
+    return year if year is not None else 0
+
+
 def cover_url(cover_id: int | None, size: str = "M") -> str | None:
     if not cover_id or cover_id <= 0:
         return None
@@ -51,6 +67,7 @@ class Author(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
     open_library_key = models.CharField(max_length=40)
     name = models.CharField(max_length=500)
+    name_folded = models.CharField(max_length=500, db_index=False, editable=False)
 
     objects = TenantQuerySet.as_manager()
 
@@ -60,9 +77,14 @@ class Author(models.Model):
             models.UniqueConstraint(fields=["tenant", "open_library_key"], name="author_tenant_key_uniq"),
             models.UniqueConstraint(fields=["tenant", "id"], name="author_tenant_id_uniq"),
         ]
+        indexes = [models.Index(fields=["tenant", "name_folded"], name="author_tenant_name_idx")]
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        self.name_folded = fold(self.name)[:500]
+        super().save(*args, **kwargs)
 
 
 class BookQuerySet(TenantQuerySet):
@@ -81,11 +103,13 @@ class Book(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="books")
     open_library_key = models.CharField(max_length=40, help_text="Canonical /works/OL…W key.")
     title = models.CharField(max_length=1000)
+    title_sort = models.CharField(max_length=200, editable=False, default="")
     subtitle = models.CharField(max_length=1000, blank=True)
     description = models.TextField(blank=True)
     subjects = models.JSONField(default=list, blank=True)
     languages = models.JSONField(default=list, blank=True)
     first_publish_year = models.IntegerField(null=True, blank=True)
+    year_sort = models.IntegerField(default=0, editable=False)
     cover_id = models.BigIntegerField(null=True, blank=True)
     isbns = models.JSONField(default=list, blank=True, help_text="ISBN-13, canonical.")
     edition_count = models.IntegerField(default=0)
@@ -113,10 +137,12 @@ class Book(models.Model):
             models.UniqueConstraint(fields=["tenant", "open_library_key"], name="book_tenant_key_uniq"),
             models.UniqueConstraint(fields=["tenant", "id"], name="book_tenant_id_uniq"),
         ]
+        # One index per ordering (keyset pages read it in order) and the year range filter.
         indexes = [
-            models.Index(fields=["tenant", "title", "id"], name="book_tenant_title_idx"),
-            models.Index(fields=["tenant", "first_publish_year", "id"], name="book_tenant_year_idx"),
+            models.Index(fields=["tenant", "title_sort", "id"], name="book_tenant_title_idx"),
+            models.Index(fields=["tenant", "year_sort", "id"], name="book_tenant_year_idx"),
             models.Index(fields=["tenant", "updated_at", "id"], name="book_tenant_updated_idx"),
+            models.Index(fields=["tenant", "first_publish_year"], name="book_tenant_pubyear_idx"),
         ]
 
     def __str__(self) -> str:
@@ -181,6 +207,31 @@ class BookIsbn(models.Model):
 
     def __str__(self) -> str:
         return self.isbn13
+
+
+class BookFacet(models.Model):
+    """A subject or language of a book, folded: the index behind the list filters."""
+
+    class Kind(models.TextChoices):
+        SUBJECT = "subject", "Subject"
+        LANGUAGE = "language", "Language"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    book = models.ForeignKey(Book, on_delete=models.CASCADE, related_name="facets")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    value = models.CharField(max_length=200)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "book", "kind", "value"], name="bookfacet_uniq"),
+            models.UniqueConstraint(fields=["tenant", "id"], name="bookfacet_tenant_id_uniq"),
+        ]
+        indexes = [models.Index(fields=["tenant", "kind", "value", "book"], name="bookfacet_lookup_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.value}"
 
 
 class BookVersion(models.Model):

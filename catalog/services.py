@@ -15,9 +15,13 @@ from catalog.models import (
     Author,
     Book,
     BookAuthor,
+    BookFacet,
     BookIsbn,
     BookVersion,
     content_hash,
+    fold,
+    title_sort_key,
+    year_sort_key,
 )
 from patrons.isbn import isbn13_to_10
 from tenants.models import Tenant
@@ -136,17 +140,20 @@ def _upsert_locked(*, tenant, key, content, merged, upstream_modified, job, sour
     )
     _sync_authors(book, content.get("authors") or [], replace=not created)
     _sync_isbns(book, content.get("isbns") or [], replace=not created)
+    _sync_facets(book, replace=not created)
     return book, (UpsertOutcome.CREATED if created else UpsertOutcome.UPDATED)
 
 
 def _apply_content(book: Book, content: dict) -> None:
     book.title = (content.get("title") or "")[:1000] or "(untitled)"
+    book.title_sort = title_sort_key(book.title)
     book.subtitle = (content.get("subtitle") or "")[:1000]
     book.description = content.get("description") or ""
     book.authors_data = list(content.get("authors") or [])
     book.subjects = list(content.get("subjects") or [])
     book.languages = list(content.get("languages") or [])
     book.first_publish_year = content.get("first_publish_year")
+    book.year_sort = year_sort_key(book.first_publish_year)
     book.cover_id = content.get("cover_id")
     book.isbns = list(content.get("isbns") or [])
     book.edition_count = content.get("edition_count") or 0
@@ -167,7 +174,7 @@ def _sync_authors(book: Book, authors: list[dict], *, replace: bool) -> None:
             tenant_id=book.tenant_id, open_library_key=key, defaults={"name": name}
         )
         if not created and name and author.name != name:
-            Author.objects.filter(pk=author.pk).update(name=name)
+            Author.objects.filter(pk=author.pk).update(name=name, name_folded=fold(name)[:500])
         rows.append(BookAuthor(tenant_id=book.tenant_id, book=book, author=author, position=position))
     BookAuthor.objects.bulk_create(rows)
 
@@ -181,6 +188,22 @@ def _sync_isbns(book: Book, isbns: list[str], *, replace: bool) -> None:
             for isbn in dict.fromkeys(isbns)
         ]
     )
+
+
+def facet_rows(book: Book) -> list[BookFacet]:
+    values = {(BookFacet.Kind.SUBJECT, fold(subject)[:200]) for subject in book.subjects if fold(subject)} | {
+        (BookFacet.Kind.LANGUAGE, fold(language)[:200]) for language in book.languages if fold(language)
+    }
+    return [
+        BookFacet(tenant_id=book.tenant_id, book=book, kind=kind, value=value)
+        for kind, value in sorted(values)
+    ]
+
+
+def _sync_facets(book: Book, *, replace: bool) -> None:
+    if replace:
+        BookFacet.objects.filter(book=book).delete()
+    BookFacet.objects.bulk_create(facet_rows(book))
 
 
 def diff_snapshots(old: dict, new: dict) -> dict[str, dict]:

@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from catalog.models import CONTENT_FIELDS, Book, BookVersion
+from tenants.api import OpaqueIdField
+
+
+class AuthorRefSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    open_library_key = serializers.CharField()
+
+
+class BookSummarySerializer(serializers.ModelSerializer):
+    id = OpaqueIdField()
+    authors = AuthorRefSerializer(many=True, source="authors_data")
+    cover_url = serializers.CharField(allow_null=True)
+
+    class Meta:
+        model = Book
+        fields = [
+            "id",
+            "open_library_key",
+            "title",
+            "authors",
+            "first_publish_year",
+            "cover_url",
+            "current_version",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class VersionSummarySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = BookVersion
+        fields = ["version", "created_at", "changed_fields", "source"]
+        read_only_fields = fields
+
+
+class BookSerializer(BookSummarySerializer):
+    subtitle = serializers.SerializerMethodField()
+    description = serializers.SerializerMethodField()
+    versions = VersionSummarySerializer(many=True, source="version_list")
+
+    class Meta(BookSummarySerializer.Meta):
+        fields = [
+            *BookSummarySerializer.Meta.fields,
+            "subtitle",
+            "description",
+            "subjects",
+            "isbns",
+            "languages",
+            "edition_count",
+            "cover_id",
+            "created_at",
+            "last_synced_at",
+            "versions",
+        ]
+        read_only_fields = fields
+
+    def get_subtitle(self, book: Book) -> str | None:
+        return book.subtitle or None
+
+    def get_description(self, book: Book) -> str | None:
+        return book.description or None
+
+
+class SnapshotSerializer(serializers.Serializer):
+    """A version's content, field by field (catalog.models.CONTENT_FIELDS)."""
+
+    title = serializers.CharField()
+    subtitle = serializers.CharField(allow_null=True)
+    description = serializers.CharField(allow_null=True)
+    authors = AuthorRefSerializer(many=True)
+    subjects = serializers.ListField(child=serializers.CharField())
+    languages = serializers.ListField(child=serializers.CharField())
+    first_publish_year = serializers.IntegerField(allow_null=True)
+    cover_id = serializers.IntegerField(allow_null=True)
+    isbns = serializers.ListField(child=serializers.CharField())
+    edition_count = serializers.IntegerField()
+
+
+class VersionDetailSerializer(serializers.ModelSerializer):
+    book_id = OpaqueIdField()
+    job_id = OpaqueIdField(allow_null=True)
+    snapshot = serializers.SerializerMethodField()
+
+    class Meta:
+        model = BookVersion
+        fields = ["book_id", "version", "created_at", "changed_fields", "source", "job_id", "snapshot"]
+        read_only_fields = fields
+
+    @extend_schema_field(SnapshotSerializer)
+    def get_snapshot(self, version: BookVersion) -> dict:
+        return {field: version.snapshot.get(field) for field in CONTENT_FIELDS}
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if instance.job_id is None:
+            data["job_id"] = None
+        return data
+
+
+class DiffSerializer(serializers.Serializer):
+    book_id = serializers.CharField()
+    from_version = serializers.IntegerField()
+    to_version = serializers.IntegerField()
+    changes = serializers.DictField(child=serializers.DictField())

@@ -1,0 +1,245 @@
+"""Catalog API: list with filters and keyset pages, search, detail, versions and diffs."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from catalog import search
+from catalog.filters import BookFilterBackend
+from catalog.models import Author, Book, BookAuthor, BookFacet, BookVersion, fold
+from catalog.pagination import DEFAULT_ORDERING, ORDERINGS, BookPage
+from catalog.serializers import (
+    BookSerializer,
+    BookSummarySerializer,
+    DiffSerializer,
+    VersionDetailSerializer,
+    VersionSummarySerializer,
+)
+from catalog.services import diff_snapshots
+from tenants.api import EnvelopePagination, TenantScopedMixin, parse_int_param
+from tenants.models import Scope
+
+BOOK_NOT_FOUND = "Book not found"
+VERSION_NOT_FOUND = "Version not found"
+AUTHOR_KEY = re.compile(r"^(?:/authors/)?(OL[1-9][0-9]*A)$")
+YEAR_MIN, YEAR_MAX = -5000, 3000
+SUMMARY_FIELDS = [
+    "id",
+    "tenant_id",
+    "open_library_key",
+    "title",
+    "authors_data",
+    "first_publish_year",
+    "cover_id",
+    "current_version",
+    "updated_at",
+    "title_sort",
+    "year_sort",
+]
+
+
+def _digits(value: str) -> bool:
+    return value.isascii() and value.isdigit() and len(value) < 19
+
+
+def book_for(request, book_id: str) -> Book:
+    book = Book.objects.for_tenant(request.tenant).filter(pk=book_id).first() if _digits(book_id) else None
+    if book is None:
+        raise NotFound(BOOK_NOT_FOUND)
+    return book
+
+
+def filter_books(request, books):
+    """The list filters of API.md; a malformed value is a 400 naming it."""
+    params = request.query_params
+    tenant = request.tenant
+    if author := params.get("author", "").strip():
+        match = AUTHOR_KEY.match(author)
+        authors = Author.objects.for_tenant(tenant)
+        # A key matches exactly; a name matches any part of the name, ignoring case and accents.
+        authors = (
+            authors.filter(open_library_key=f"/authors/{match.group(1)}")
+            if match
+            else authors.filter(name_folded__contains=fold(author))
+        )
+        books = books.filter(
+            id__in=BookAuthor.objects.for_tenant(tenant).filter(author__in=authors).values("book_id")
+        )
+    for kind in (BookFacet.Kind.SUBJECT, BookFacet.Kind.LANGUAGE):
+        if value := params.get(kind, "").strip():
+            facets = BookFacet.objects.for_tenant(tenant).filter(kind=kind, value=fold(value))
+            books = books.filter(id__in=facets.values("book_id"))
+    for name, lookup in (("first_publish_year__gte", "gte"), ("first_publish_year__lte", "lte")):
+        if params.get(name, "") != "":
+            year = parse_int_param(request, name, 0, YEAR_MIN, YEAR_MAX)
+            books = books.filter(**{f"first_publish_year__{lookup}": year})
+    if since := params.get("updated_since", "").strip():
+        books = books.filter(updated_at__gte=parse_since(since))
+    return books
+
+
+def parse_since(value: str) -> datetime:
+    try:
+        moment = parse_datetime(value.replace(" ", "+"))
+        if moment is None and (day := parse_date(value)) is not None:
+            moment = datetime(day.year, day.month, day.day)
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise ValidationError(
+            {"updated_since": ["Must be an ISO 8601 date or date-time, e.g. 2026-01-31T12:00:00Z."]}
+        )
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def ordering_of(request) -> str:
+    ordering = request.query_params.get("ordering") or DEFAULT_ORDERING
+    if ordering not in ORDERINGS:
+        raise ValidationError({"ordering": [f"Must be one of: {', '.join(ORDERINGS)}."]})
+    return ordering
+
+
+LIST_PARAMETERS = [
+    OpenApiParameter("limit", int, description="1-100, default 20"),
+    OpenApiParameter("offset", int),
+    OpenApiParameter("cursor", str, description="Opaque: from `next` or `previous`."),
+    OpenApiParameter("ordering", str, enum=list(ORDERINGS)),
+    OpenApiParameter("author", str, description="An author's name (any case or accents) or key (OL26320A)."),
+    OpenApiParameter("subject", str),
+    OpenApiParameter("language", str, description="MARC code, e.g. eng"),
+    OpenApiParameter("first_publish_year__gte", int),
+    OpenApiParameter("first_publish_year__lte", int),
+    OpenApiParameter("updated_since", str, description="ISO 8601 date or date-time"),
+]
+
+
+class BookListView(TenantScopedMixin, generics.GenericAPIView):
+    required_scopes = {"GET": Scope.CATALOG_READ}
+    serializer_class = BookSummarySerializer
+    filter_backends = [BookFilterBackend]
+
+    def get_queryset(self):
+        return Book.objects.for_tenant(self.request.tenant).only(*SUMMARY_FIELDS)
+
+    @extend_schema(parameters=LIST_PARAMETERS, responses=BookSummarySerializer(many=True), tags=["catalog"])
+    def get(self, request, slug: str):
+        ordering = ordering_of(request)
+        page = BookPage(request, self.filter_queryset(self.get_queryset()), ordering)
+        return page.response(BookSummarySerializer(page.items, many=True).data)
+
+    def get_paginated_response_schema(self, schema):  # for the OpenAPI envelope
+        return EnvelopePagination().get_paginated_response_schema(schema)
+
+
+class BookSearchView(TenantScopedMixin, generics.GenericAPIView):
+    required_scopes = {"GET": Scope.CATALOG_READ}
+    serializer_class = BookSummarySerializer
+    pagination_class = EnvelopePagination
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("q", str, required=True, description="At least 2 non-space characters.")
+        ],
+        responses=BookSummarySerializer(many=True),
+        tags=["catalog"],
+    )
+    def get(self, request, slug: str):
+        q = request.query_params.get("q", "")
+        if len("".join(q.split())) < 2:
+            raise ValidationError({"q": ["Search needs at least 2 non-space characters."]})
+        if len(q) > 500:
+            raise ValidationError({"q": ["Search text is limited to 500 characters."]})
+        paginator = self.paginator
+        paginator.request = request
+        paginator.limit = parse_int_param(request, "limit", paginator.default_limit, 1, paginator.max_limit)
+        paginator.offset = parse_int_param(request, "offset", 0, 0, None)
+        ids, paginator.total = search.search_book_ids(
+            tenant=request.tenant, q=q, limit=paginator.limit, offset=paginator.offset
+        )
+        books = {
+            book.pk: book
+            for book in Book.objects.for_tenant(request.tenant).filter(pk__in=ids).only(*SUMMARY_FIELDS)
+        }
+        ranked = [books[book_id] for book_id in ids if book_id in books]
+        return paginator.get_paginated_response(BookSummarySerializer(ranked, many=True).data)
+
+
+class BookDetailView(TenantScopedMixin, APIView):
+    required_scopes = {"GET": Scope.CATALOG_READ}
+
+    @extend_schema(responses=BookSerializer, tags=["catalog"])
+    def get(self, request, slug: str, book_id: str):
+        book = book_for(request, book_id)
+        book.version_list = list(
+            BookVersion.objects.filter(book=book)
+            .order_by("-version")
+            .only("version", "created_at", "changed_fields", "source")
+        )
+        return Response(BookSerializer(book).data)
+
+
+class VersionListView(TenantScopedMixin, generics.GenericAPIView):
+    required_scopes = {"GET": Scope.CATALOG_READ}
+    serializer_class = VersionSummarySerializer
+    pagination_class = EnvelopePagination
+
+    @extend_schema(responses=VersionSummarySerializer(many=True), tags=["catalog"])
+    def get(self, request, slug: str, book_id: str):
+        book = book_for(request, book_id)
+        versions = (
+            BookVersion.objects.filter(book=book)
+            .order_by("-version")
+            .only("version", "created_at", "changed_fields", "source")
+        )
+        page = self.paginate_queryset(versions)
+        return self.get_paginated_response(VersionSummarySerializer(page, many=True).data)
+
+
+def version_of(book: Book, number: str) -> BookVersion:
+    version = BookVersion.objects.filter(book=book, version=number).first() if _digits(number) else None
+    if version is None:
+        raise NotFound(VERSION_NOT_FOUND)
+    return version
+
+
+class VersionDetailView(TenantScopedMixin, APIView):
+    required_scopes = {"GET": Scope.CATALOG_READ}
+
+    @extend_schema(responses=VersionDetailSerializer, tags=["catalog"])
+    def get(self, request, slug: str, book_id: str, number: str):
+        return Response(VersionDetailSerializer(version_of(book_for(request, book_id), number)).data)
+
+
+class VersionDiffView(TenantScopedMixin, APIView):
+    required_scopes = {"GET": Scope.CATALOG_READ}
+
+    @extend_schema(responses=DiffSerializer, tags=["catalog"])
+    def get(self, request, slug: str, book_id: str, a: str, b: str):
+        book = book_for(request, book_id)
+        if not (_digits(a) and _digits(b)):
+            raise NotFound(VERSION_NOT_FOUND)
+        first, second = int(a), int(b)
+        versions = {
+            v.version: v
+            for v in BookVersion.objects.filter(book=book, version__in={first, second}).only(
+                "version", "snapshot"
+            )
+        }
+        if first not in versions or second not in versions:
+            raise NotFound(VERSION_NOT_FOUND)
+        return Response(
+            {
+                "book_id": str(book.pk),
+                "from_version": first,
+                "to_version": second,
+                "changes": diff_snapshots(versions[first].snapshot, versions[second].snapshot),
+            }
+        )
