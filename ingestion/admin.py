@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
@@ -13,6 +15,7 @@ from django.utils.html import format_html
 from ingestion import services
 from ingestion.models import IngestionJob, IngestionLog, TrackedQuery
 from ingestion.serializers import IngestionRequestSerializer
+from patrons.isbn import is_valid_isbn
 from tenants.admin import TenantScopedAdmin
 from tenants.http import flatten_errors
 
@@ -46,7 +49,7 @@ class StartIngestionForm(forms.ModelForm):
         if not kind or not what:
             return cleaned
         field = self.KIND_FIELDS[kind]
-        value = what if kind == "query" else [item for item in what.replace(",", "\n").split() if item]
+        value = what if kind == "query" else self.split_items(kind, what)
         request = IngestionRequestSerializer(data={field: value, "limit": cleaned.get("limit") or 50})
         if not request.is_valid():
             for name, problems in flatten_errors(request.errors).items():
@@ -54,6 +57,18 @@ class StartIngestionForm(forms.ModelForm):
             return cleaned
         cleaned["request"] = request.validated_data
         return cleaned
+
+    @staticmethod
+    def split_items(kind: str, what: str) -> list[str]:
+        """One item per line or comma, or per word. An ISBN is often written with spaces
+        ("978 0 618 64015 7"): a line that is one valid ISBN stays whole."""
+        items: list[str] = []
+        for line in re.split(r"[,\n]", what):
+            if kind == "isbns" and is_valid_isbn(line):
+                items.append(line.strip())
+            else:
+                items.extend(line.split())
+        return items
 
 
 class IngestionLogInline(admin.TabularInline):
@@ -65,6 +80,11 @@ class IngestionLogInline(admin.TabularInline):
     ordering = ("-created_at", "-id")
     max_num = 0
     verbose_name_plural = "Log (newest first)"
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        # Librarians hold memberships, not Django's model permissions: whoever may see the
+        # job may read its log.
+        return self.admin_site.get_model_admin(IngestionJob).has_view_permission(request, obj)
 
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
@@ -285,6 +305,26 @@ class IngestionJobAdmin(TenantScopedAdmin):
         return super().change_view(request, object_id, form_url, extra)
 
 
+class TrackedQueryForm(forms.ModelForm):
+    """Every re-sync runs a tracked query again: it obeys the rules of a query typed to ingest."""
+
+    class Meta:
+        model = TrackedQuery
+        fields = ["tenant", "query", "limit"]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if "query" not in cleaned or "limit" not in cleaned:
+            return cleaned
+        request = IngestionRequestSerializer(data={"query": cleaned["query"], "limit": cleaned["limit"]})
+        if not request.is_valid():
+            for name, problems in flatten_errors(request.errors).items():
+                self.add_error(name if name in self.fields else None, " ".join(problems))
+            return cleaned
+        cleaned["query"] = request.validated_data["query"]
+        return cleaned
+
+
 @admin.register(TrackedQuery)
 class TrackedQueryAdmin(TenantScopedAdmin):
     list_display = ("query", "tenant", "limit", "created_at", "last_run_at")
@@ -292,3 +332,4 @@ class TrackedQueryAdmin(TenantScopedAdmin):
     search_fields = ("query",)
     readonly_fields = ("created_at", "last_run_at")
     fields = ("tenant", "query", "limit", "created_at", "last_run_at")
+    form = TrackedQueryForm

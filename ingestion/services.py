@@ -582,9 +582,24 @@ def _canonical_isbns(raw: Iterable[str]) -> list[str]:
 # --- Re-sync and the watchdog -------------------------------------------------------------
 
 
+class ResyncInProgress(Exception):
+    def __init__(self, job: IngestionJob):
+        super().__init__(f"A re-sync is already {job.status} (job {job.pk}).")
+        self.job = job
+
+
 def start_resync(*, tenant: Tenant) -> IngestionJob:
-    """A re-sync job for one library: its tracked queries again, and every book it holds."""
-    return create_job(tenant=tenant, kind=Kind.RESYNC, limit=settings.INGESTION_MAX_LIMIT)
+    """A re-sync job for one library: its tracked queries again, and every book it holds.
+
+    Raises ResyncInProgress while the library has one pending or running: two re-syncs
+    would only race over the same books.
+    """
+    with transaction.atomic():
+        Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
+        running = IngestionJob.objects.for_tenant(tenant).filter(kind=Kind.RESYNC).active().first()
+        if running is not None:
+            raise ResyncInProgress(running)
+        return create_job(tenant=tenant, kind=Kind.RESYNC, limit=settings.INGESTION_MAX_LIMIT)
 
 
 def resync_due_tenants() -> list[int]:

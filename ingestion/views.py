@@ -201,18 +201,10 @@ class ResyncView(TenantScopedMixin, APIView):
         request=None, responses={202: IngestionJobSerializer, 409: ErrorSerializer}, tags=["ingestion"]
     )
     def post(self, request, slug: str):
-        with transaction.atomic():
-            running = (
-                IngestionJob.objects.for_tenant(request.tenant)
-                .filter(kind=IngestionJob.Kind.RESYNC)
-                .active()
-                .first()
-            )
-            if running is not None:
-                raise Conflict(
-                    f"A re-sync is already {running.status} (job {running.pk}).", code="resync_in_progress"
-                )
+        try:
             job = services.start_resync(tenant=request.tenant)
+        except services.ResyncInProgress as exc:
+            raise Conflict(str(exc), code="resync_in_progress") from None
         response = Response(IngestionJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
         response["Location"] = job_location(request, job)
         return response

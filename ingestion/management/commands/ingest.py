@@ -1,5 +1,3 @@
-import sys
-
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
@@ -75,7 +73,7 @@ class Command(BaseCommand):
             while services.run_job(job_id=job.pk) == "continued":
                 pass
         if wait or in_process:
-            job = follow(job, self.stdout.write, interactive=sys.stdout.isatty() and not in_process)
+            job = follow(job, self.stdout.write, interactive=self.stdout.isatty() and not in_process)
             if job.status != IngestionJob.Status.COMPLETED:
                 raise CommandError(f"Job {job.pk} {job.status}: {job.error or 'see its log'}")
             self.stdout.write(self.style.SUCCESS(f"Job {job.pk} completed."))

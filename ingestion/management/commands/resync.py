@@ -1,10 +1,8 @@
-import sys
-
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
 from ingestion import services
 from ingestion.management.progress import follow
+from ingestion.models import IngestionJob
 from tenants.models import Tenant
 
 
@@ -24,12 +22,19 @@ class Command(BaseCommand):
             libraries = list(Tenant.objects.filter(resync_enabled=True).order_by("slug"))
         jobs = []
         for library in libraries:
-            with transaction.atomic():
+            try:
                 job = services.start_resync(tenant=library)
+            except services.ResyncInProgress as exc:
+                self.stdout.write(f"{library.slug}: {exc} Not started again.")
+                continue
             jobs.append(job)
             self.stdout.write(f"Re-sync job {job.pk} created for {library.slug}.")
-        if not jobs:
+        if not libraries:
             self.stdout.write("No library has re-sync enabled.")
         if wait:
-            for job in jobs:
-                follow(job, self.stdout.write, interactive=sys.stdout.isatty())
+            finished = [follow(job, self.stdout.write, interactive=self.stdout.isatty()) for job in jobs]
+            failed = [job for job in finished if job.status != IngestionJob.Status.COMPLETED]
+            if failed:
+                raise CommandError(
+                    "; ".join(f"Job {job.pk} {job.status}: {job.error or 'see its log'}" for job in failed)
+                )
