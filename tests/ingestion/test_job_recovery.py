@@ -155,3 +155,18 @@ def test_unexpected_crash_marks_the_job_failed(library_a, works):
     job.refresh_from_db()
     assert job.status == "failed"
     assert "RuntimeError" in job.error and "boom" not in job.error
+
+
+def test_every_declared_schedule_exists_once_after_migrate(db):
+    from django_q.models import Schedule
+
+    from ingestion.schedules import SCHEDULES, ensure_schedules
+
+    ensure_schedules()
+    ensure_schedules()
+
+    for spec in SCHEDULES:
+        schedule = Schedule.objects.get(name=spec["name"])
+        assert schedule.func == spec["func"]
+        assert schedule.minutes == spec["minutes"]
+    assert {"resync-due-libraries", "recover-stalled-jobs", "worker-heartbeat"} <= {s["name"] for s in SCHEDULES}
