@@ -7,6 +7,14 @@ from catalog.models import CONTENT_FIELDS, Book, BookVersion
 from tenants.api import OpaqueIdField
 
 
+def timestamp(value) -> str | None:
+    """ISO 8601 in UTC with Z, as DRF writes datetimes."""
+    if value is None:
+        return None
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
 class AuthorRefSerializer(serializers.Serializer):
     name = serializers.CharField()
     open_library_key = serializers.CharField()
@@ -30,6 +38,23 @@ class BookSummarySerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+
+    def to_representation(self, book: Book) -> dict:
+        # Written out by hand: lists serialize up to 100 books per request, and DRF's
+        # per-field machinery cost more than the database did (docs/performance.md).
+        return {
+            "id": str(book.pk),
+            "open_library_key": book.open_library_key,
+            "title": book.title,
+            "authors": [
+                {"name": author.get("name", ""), "open_library_key": author.get("open_library_key", "")}
+                for author in book.authors_data
+            ],
+            "first_publish_year": book.first_publish_year,
+            "cover_url": book.cover_url,
+            "current_version": book.current_version,
+            "updated_at": timestamp(book.updated_at),
+        }
 
 
 class VersionSummarySerializer(serializers.ModelSerializer):
@@ -59,6 +84,30 @@ class BookSerializer(BookSummarySerializer):
             "versions",
         ]
         read_only_fields = fields
+
+    def to_representation(self, book: Book) -> dict:
+        data = super().to_representation(book)
+        data.update(
+            subtitle=book.subtitle or None,
+            description=book.description or None,
+            subjects=list(book.subjects),
+            isbns=list(book.isbns),
+            languages=list(book.languages),
+            edition_count=book.edition_count,
+            cover_id=book.cover_id,
+            created_at=timestamp(book.created_at),
+            last_synced_at=timestamp(book.last_synced_at),
+            versions=[
+                {
+                    "version": version.version,
+                    "created_at": timestamp(version.created_at),
+                    "changed_fields": list(version.changed_fields),
+                    "source": version.source,
+                }
+                for version in book.version_list
+            ],
+        )
+        return data
 
     def get_subtitle(self, book: Book) -> str | None:
         return book.subtitle or None
