@@ -52,9 +52,13 @@ def title_sort_key(title: str) -> str:
     return fold(title)[:200]
 
 
+# Keyset pagination needs a non-null key: an unknown year sorts before every known one,
+# years before the common era included (so not 0). The smallest 32-bit integer.
+UNKNOWN_YEAR_SORT = -(2**31)
+
+
 def year_sort_key(year: int | None) -> int:
-    # Keyset pagination needs a non-null key: an unknown year sorts as the earliest.
-    return year if year is not None else 0
+    return year if year is not None else UNKNOWN_YEAR_SORT
 
 
 def cover_url(cover_id: int | None, size: str = "M") -> str | None:

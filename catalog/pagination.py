@@ -5,14 +5,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from django.db.models import Q, QuerySet
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from tenants.api import parse_int_param
+from tenants.api import MAX_OFFSET, parse_int_param
 
 # Ordering parameter → (sort column, descending). `id` breaks ties in the same direction.
 ORDERINGS: dict[str, tuple[str, bool]] = {
@@ -26,6 +26,9 @@ ORDERINGS: dict[str, tuple[str, bool]] = {
 DEFAULT_ORDERING = "title"
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+# Far beyond any catalog, and small enough that OFFSET + LIMIT stays a 64-bit integer.
+
+INVALID_CURSOR = "Invalid cursor: use the `next` or `previous` link as given."
 
 
 def encode_cursor(payload: dict) -> str:
@@ -38,15 +41,13 @@ def decode_cursor(value: str) -> dict:
         padded = value + "=" * (-len(value) % 4)
         payload = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
     except (ValueError, UnicodeError, binascii.Error):
-        raise ValidationError(
-            {"cursor": ["Invalid cursor: use the `next` or `previous` link as given."]}
-        ) from None
+        raise ValidationError({"cursor": [INVALID_CURSOR]}) from None
     if (
         not isinstance(payload, dict)
         or payload.get("d") not in ("n", "p")
         or not isinstance(payload.get("k"), list)
     ):
-        raise ValidationError({"cursor": ["Invalid cursor: use the `next` or `previous` link as given."]})
+        raise ValidationError({"cursor": [INVALID_CURSOR]})
     return payload
 
 
@@ -59,7 +60,7 @@ class BookPage:
         self.column, self.descending = ORDERINGS[ordering]
         params = request.query_params
         self.limit = parse_int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-        self.offset = parse_int_param(request, "offset", 0, 0, None)
+        self.offset = parse_int_param(request, "offset", 0, 0, MAX_OFFSET)
         cursor = params.get("cursor")
         if cursor and params.get("offset"):
             raise ValidationError({"cursor": ["Give either a cursor or an offset, not both."]})
@@ -86,14 +87,16 @@ class BookPage:
             last_id = int(last_id)
             if self.column == "updated_at":
                 value = datetime.fromisoformat(value)
+                # Links always carry an offset; a naive or out-of-range time is a forged cursor.
+                if value.tzinfo is None:
+                    raise ValueError
+                value = value.astimezone(UTC)
             elif self.column == "year_sort":
                 value = int(value)
-            elif not isinstance(value, str):
+            elif not isinstance(value, str) or "\x00" in value:
                 raise ValueError
-        except (ValueError, TypeError):
-            raise ValidationError(
-                {"cursor": ["Invalid cursor: use the `next` or `previous` link as given."]}
-            ) from None
+        except (ValueError, TypeError, OverflowError):
+            raise ValidationError({"cursor": [INVALID_CURSOR]}) from None
         forward = payload["d"] == "n"
         # Walking forward in descending order, or backward in ascending order, goes down the key.
         down = self.descending == forward
@@ -142,3 +145,13 @@ class BookPage:
         response["Link"] = ", ".join(links)
         response["X-Total-Count"] = str(self.total)
         return response
+
+
+class EnvelopeResults:
+    """Where a list response's items are, for the browsable API: it shows a list's filter form
+    only when the view's paginator can find them (`get_results`)."""
+
+    display_page_controls = False  # the `next`/`previous` links are in the body
+
+    def get_results(self, data: dict) -> list:
+        return data["items"]

@@ -5,7 +5,7 @@ diacritics removed, prefix indexes) kept in step with `catalog_book` by triggers
 PostgreSQL: a weighted `tsvector` column `catalog_book.search_vector` filled by a trigger,
 with a text search configuration that strips accents (`unaccent`), and a GIN index on
 (tenant_id, search_vector) (`btree_gin`). Both are created by migration
-catalog/0003_search_index; this module only queries them.
+catalog/0002_search_index; this module only queries them.
 
 Every word of the query must match, as a word prefix (`tolk` finds Tolkien). Title matches
 weigh most, then authors and subtitle, then subjects, then ISBNs. A query that is an ISBN

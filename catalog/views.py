@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from catalog import search
 from catalog.filters import BookFilterBackend
 from catalog.models import Author, Book, BookAuthor, BookFacet, BookVersion, fold
-from catalog.pagination import DEFAULT_ORDERING, ORDERINGS, BookPage
+from catalog.pagination import DEFAULT_ORDERING, MAX_OFFSET, ORDERINGS, BookPage, EnvelopeResults
 from catalog.serializers import (
     BookSerializer,
     BookSummarySerializer,
@@ -61,7 +61,7 @@ def filter_books(request, books):
     """The list filters of API.md; a malformed value is a 400 naming it."""
     params = request.query_params
     tenant = request.tenant
-    if author := params.get("author", "").strip():
+    if author := text_param(request, "author"):
         match = AUTHOR_KEY.match(author)
         authors = Author.objects.for_tenant(tenant)
         # A key matches exactly; a name matches any part of the name, ignoring case and accents.
@@ -74,8 +74,9 @@ def filter_books(request, books):
             id__in=BookAuthor.objects.for_tenant(tenant).filter(author__in=authors).values("book_id")
         )
     for kind in (BookFacet.Kind.SUBJECT, BookFacet.Kind.LANGUAGE):
-        if value := params.get(kind, "").strip():
-            facets = BookFacet.objects.for_tenant(tenant).filter(kind=kind, value=fold(value))
+        if value := text_param(request, kind):
+            # Facets hold the first 200 characters of a value (catalog.services.facet_rows).
+            facets = BookFacet.objects.for_tenant(tenant).filter(kind=kind, value=fold(value)[:200])
             books = books.filter(id__in=facets.values("book_id"))
     for name, lookup in (("first_publish_year__gte", "gte"), ("first_publish_year__lte", "lte")):
         if params.get(name, "") != "":
@@ -86,18 +87,29 @@ def filter_books(request, books):
     return books
 
 
+def text_param(request, name: str) -> str:
+    """A free-text query parameter, trimmed; NUL, which no database text may hold, is a 400."""
+    value = request.query_params.get(name, "").strip()
+    if "\x00" in value:
+        raise ValidationError({name: ["Must not contain NUL characters."]})
+    return value
+
+
 def parse_since(value: str) -> datetime:
     try:
         moment = parse_datetime(value.replace(" ", "+"))
         if moment is None and (day := parse_date(value)) is not None:
             moment = datetime(day.year, day.month, day.day)
-    except ValueError:
+        # In UTC here, so a date at the edge of the calendar fails now and not in the database.
+        if moment is not None:
+            moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
         moment = None
     if moment is None:
         raise ValidationError(
             {"updated_since": ["Must be an ISO 8601 date or date-time, e.g. 2026-01-31T12:00:00Z."]}
         )
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment
 
 
 def ordering_of(request) -> str:
@@ -125,6 +137,8 @@ class BookListView(TenantScopedMixin, generics.GenericAPIView):
     required_scopes = {"GET": Scope.CATALOG_READ}
     serializer_class = BookSummarySerializer
     filter_backends = [BookFilterBackend]
+    # BookPage does the paging; this only lets the browsable API find the items and show the filters.
+    paginator = EnvelopeResults()
 
     def get_queryset(self):
         return Book.objects.for_tenant(self.request.tenant).only(*SUMMARY_FIELDS)
@@ -160,7 +174,7 @@ class BookSearchView(TenantScopedMixin, generics.GenericAPIView):
         paginator = self.paginator
         paginator.request = request
         paginator.limit = parse_int_param(request, "limit", paginator.default_limit, 1, paginator.max_limit)
-        paginator.offset = parse_int_param(request, "offset", 0, 0, None)
+        paginator.offset = parse_int_param(request, "offset", 0, 0, MAX_OFFSET)
         ids, paginator.total = search.search_book_ids(
             tenant=request.tenant, q=q, limit=paginator.limit, offset=paginator.offset
         )

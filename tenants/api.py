@@ -50,13 +50,17 @@ def parse_int_param(request, name: str, default: int, minimum: int, maximum: int
     if raw is None or raw == "":
         return default
     bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        raise ValidationError({name: [f"Must be a whole number {bound}."]}) from None
+    # ASCII digits only: int() would also read other scripts' digits (Arabic-Indic one is 1).
+    digits = raw[1:] if raw[:1] == "-" else raw
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 18):
+        raise ValidationError({name: [f"Must be a whole number {bound}."]})
+    value = int(raw)
     if value < minimum or (maximum is not None and value > maximum):
         raise ValidationError({name: [f"Must be a whole number {bound}."]})
     return value
+
+
+MAX_OFFSET = 1_000_000_000
 
 
 class EnvelopePagination(BasePagination):
@@ -69,7 +73,7 @@ class EnvelopePagination(BasePagination):
     def paginate_queryset(self, queryset, request, view=None):
         self.request = request
         self.limit = parse_int_param(request, "limit", self.default_limit, 1, self.max_limit)
-        self.offset = parse_int_param(request, "offset", 0, 0, None)
+        self.offset = parse_int_param(request, "offset", 0, 0, MAX_OFFSET)
         self.total = queryset.count()
         return list(queryset[self.offset : self.offset + self.limit])
 

@@ -207,3 +207,12 @@ def test_key_with_any_scope_reads_its_own_tenant(api_client, library_a):
     response = api_client.get("/tenants/alexandria", **bearer(narrow.raw))
 
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "query", ["offset=100000000000000000000000000", "limit=%D9%A1", "limit=%EF%BC%95", "offset=1e3"]
+)
+def test_huge_or_non_ascii_numbers_are_400(platform_client, query):
+    response = platform_client.get(f"/tenants/?{query}")
+
+    assert response.status_code == 400

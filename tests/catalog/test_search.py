@@ -1,0 +1,530 @@
+"""GET /tenants/{slug}/books/search: validation, ranking, prefixes, accents, ISBNs, safety, pages.
+
+The same tests run on SQLite (FTS5) and PostgreSQL (tsvector): the contract is the engine's
+behaviour, whichever engine it is.
+"""
+
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from catalog.models import Book
+from tests.catalog.conftest import author, item_ids, link_rels
+
+pytestmark = pytest.mark.django_db
+
+SEARCH = "/tenants/alexandria/books/search"
+SUMMARY_FIELDS = {
+    "id",
+    "open_library_key",
+    "title",
+    "authors",
+    "first_publish_year",
+    "cover_url",
+    "current_version",
+    "updated_at",
+}
+
+
+@pytest.fixture
+def catalog(library_a, make_book) -> dict[str, Book]:
+    tenant = library_a.tenant
+    tolkien = author("J. R. R. Tolkien", 26320)
+    return {
+        "hobbit": make_book(
+            tenant,
+            "The Hobbit",
+            subtitle="or There and Back Again",
+            authors=[tolkien],
+            subjects=["Fantasy", "Dragons"],
+            isbns=["9780261103252", "9780618640157"],
+            first_publish_year=1937,
+        ),
+        "lotr": make_book(
+            tenant,
+            "The Lord of the Rings",
+            authors=[tolkien],
+            subjects=["Fantasy", "Quests"],
+            isbns=["9780618260300"],
+            first_publish_year=1954,
+        ),
+        "emile": make_book(
+            tenant,
+            "Émile, ou De l'éducation",
+            authors=[author("Jean-Jacques Rousseau", 17228)],
+            subjects=["Education"],
+            isbns=["9780140449143"],
+        ),
+        "babel": make_book(
+            tenant,
+            "La Bibliothèque de Babel",
+            authors=[author("Jorge Luis Borges", 24531)],
+            subjects=["Short stories"],
+            isbns=["9780804429573"],  # ISBN-10 080442957X
+        ),
+        "zen": make_book(
+            tenant,
+            "Zen and the Art of Motorcycle Maintenance",
+            authors=[author("Robert M. Pirsig", 80093)],
+            subjects=["Philosophy", "Motorcycling"],
+            isbns=["9791090636071"],  # a 979 ISBN-13 has no ISBN-10
+        ),
+    }
+
+
+def search(client, q: str, slug: str = "alexandria", **params):
+    response = client.get(f"/tenants/{slug}/books/search", {"q": q, **params})
+    assert response.status_code == 200, (q, response.status_code, response.content)
+    return response
+
+
+def found(client, q: str, slug: str = "alexandria", **params) -> list[str]:
+    """Titles of all matches, best first."""
+    response = search(client, q, slug, limit=100, **params)
+    body = response.json()
+    assert body["total"] == len(body["items"]) == int(response["X-Total-Count"])
+    return [item["title"] for item in body["items"]]
+
+
+# --- q validation ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "params", [{}, {"q": ""}, {"q": " "}, {"q": " a "}, {"q": "a"}, {"q": "\t\n"}, {"q": "ß"}]
+)
+def test_q_needs_two_non_space_characters(client_a, catalog, params):
+    response = client_a.get(SEARCH, params)
+
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "invalid"
+    assert list(body["errors"]) == ["q"]
+
+
+@pytest.mark.parametrize("q", ["ab", " a b ", "zz", "é!"])
+def test_two_non_space_characters_are_enough(client_a, catalog, q):
+    body = search(client_a, q).json()
+
+    assert set(body) == {"items", "total", "next", "previous"}
+
+
+def test_q_length_is_limited(client_a, catalog):
+    assert search(client_a, "hobbit " + "x" * 493).json()["total"] == 0  # 500 characters
+    response = client_a.get(SEARCH, {"q": "x" * 501})
+    assert response.status_code == 400 and list(response.json()["errors"]) == ["q"]
+
+
+@pytest.mark.parametrize("path", [SEARCH, SEARCH + "/"])
+def test_search_answers_with_and_without_trailing_slash(client_a, catalog, path):
+    response = client_a.get(path, {"q": "hobbit"})
+
+    assert response.status_code == 200
+    assert item_ids(response) == [str(catalog["hobbit"].pk)]
+    assert response["X-Total-Count"] == "1"
+    assert set(link_rels(response)) == {"first"}
+
+
+def test_search_items_are_book_summaries(client_a, catalog):
+    [item] = search(client_a, "hobbit").json()["items"]
+
+    assert set(item) == SUMMARY_FIELDS
+    assert item["id"] == str(catalog["hobbit"].pk)
+    assert item["open_library_key"] == catalog["hobbit"].open_library_key
+    assert item["authors"] == [author("J. R. R. Tolkien", 26320)]
+    assert item["first_publish_year"] == 1937
+    assert item["current_version"] == 1
+
+
+# --- What matches, and how well -------------------------------------------------------
+
+
+def test_a_title_match_ranks_above_a_subject_only_match(client_a, library_a, make_book):
+    # The subject-only book is older (lower id), so id order alone would put it first.
+    make_book(library_a.tenant, "A Field Guide to Beasts", subjects=["Wyverns", "Bestiaries"])
+    make_book(library_a.tenant, "Wyverns of the North", subjects=["Adventure"])
+
+    assert found(client_a, "wyverns") == ["Wyverns of the North", "A Field Guide to Beasts"]
+    assert found(client_a, "wyv") == ["Wyverns of the North", "A Field Guide to Beasts"]
+
+
+def test_matches_title_subtitle_authors_subjects_and_isbns(client_a, catalog):
+    assert found(client_a, "hobbit") == ["The Hobbit"]
+    assert found(client_a, "there and back") == ["The Hobbit"]  # subtitle
+    assert found(client_a, "rousseau") == ["Émile, ou De l'éducation"]  # author
+    assert found(client_a, "motorcycling") == ["Zen and the Art of Motorcycle Maintenance"]  # subject
+    assert found(client_a, "9780618260300") == ["The Lord of the Rings"]  # ISBN
+
+
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [
+        ("tolk", ["The Hobbit", "The Lord of the Rings"]),
+        ("Tolk", ["The Hobbit", "The Lord of the Rings"]),
+        ("lor", ["The Lord of the Rings"]),
+        ("hobb", ["The Hobbit"]),
+        ("motorcyc", ["Zen and the Art of Motorcycle Maintenance"]),
+        ("bor", ["La Bibliothèque de Babel"]),
+    ],
+)
+def test_word_prefixes_match(client_a, catalog, q, expected):
+    assert sorted(found(client_a, q)) == expected
+
+
+def test_only_word_prefixes_match_not_the_middle_of_a_word(client_a, catalog):
+    assert found(client_a, "obbit") == []
+    assert found(client_a, "olkien") == []
+
+
+@pytest.mark.parametrize(
+    ("q", "title"),
+    [
+        ("EMILE", "Émile, ou De l'éducation"),
+        ("emile", "Émile, ou De l'éducation"),
+        ("Émile", "Émile, ou De l'éducation"),
+        ("éMiLe", "Émile, ou De l'éducation"),
+        ("education", "Émile, ou De l'éducation"),
+        ("bibliotheque", "La Bibliothèque de Babel"),
+        ("BIBLIOTHÈQUE", "La Bibliothèque de Babel"),
+        ("bibliothéque", "La Bibliothèque de Babel"),
+        ("biblio", "La Bibliothèque de Babel"),
+        ("HOBBIT", "The Hobbit"),
+    ],
+)
+def test_case_and_accent_insensitive(client_a, catalog, q, title):
+    assert found(client_a, q) == [title]
+
+
+def test_accents_in_the_stored_author_name_are_ignored(client_a, library_a, make_book):
+    make_book(library_a.tenant, "Jane Eyre", authors=[author("Charlotte Brontë", 24529)])
+
+    assert found(client_a, "bronte") == ["Jane Eyre"]
+    assert found(client_a, "BRONTË") == ["Jane Eyre"]
+
+
+@pytest.mark.parametrize(
+    ("q", "title"),
+    [
+        ("0-618-64015-0", "The Hobbit"),  # ISBN-10 of the stored 9780618640157, hyphenated
+        ("0618640150", "The Hobbit"),
+        ("0 618 64015 0", "The Hobbit"),
+        ("978-0-618-64015-7", "The Hobbit"),  # ISBN-13, hyphenated
+        ("9780618640157", "The Hobbit"),
+        ("0-261-10325-3", "The Hobbit"),  # its other edition
+        ("0-8044-2957-X", "La Bibliothèque de Babel"),  # an ISBN-10 ending in X
+        ("080442957x", "La Bibliothèque de Babel"),
+        ("979-10-90636-07-1", "Zen and the Art of Motorcycle Maintenance"),
+        (" 978-0-14-044914-3 ", "Émile, ou De l'éducation"),
+    ],
+)
+def test_isbn_search_finds_the_book_stored_with_its_isbn13(client_a, catalog, q, title):
+    assert found(client_a, q) == [title]
+
+
+@pytest.mark.parametrize(
+    "q",
+    [
+        "0-618-64015-1",
+        "978-0-618-64015-8",
+        "0618640159",
+        "1234567890",
+        "12345678901234",
+        "000-000-000-0",
+        "978X",
+    ],
+)
+def test_an_invalid_isbn_does_not_crash_or_match_a_book_by_accident(client_a, catalog, q):
+    response = search(client_a, q)
+
+    assert response.json()["total"] == 0
+
+
+def test_a_partial_isbn_matches_as_a_prefix(client_a, catalog):
+    assert found(client_a, "978061864") == ["The Hobbit"]
+
+
+def test_multiple_words_are_anded(client_a, catalog):
+    assert found(client_a, "hobbit tolkien") == ["The Hobbit"]
+    assert found(client_a, "tolkien hobbit") == ["The Hobbit"]
+    assert found(client_a, "lord rings") == ["The Lord of the Rings"]
+    assert found(client_a, "tolk fantasy quests") == ["The Lord of the Rings"]
+    assert found(client_a, "hobbit rings") == []
+    assert found(client_a, "hobbit rousseau") == []
+
+
+@pytest.mark.parametrize(
+    "q",
+    [
+        '""',
+        '"hobbit',
+        'hobbit"',
+        '"hobbit"',
+        "'hobbit'",
+        "hob*",
+        "**",
+        "*hobbit",
+        "-hobbit",
+        "hobbit -tolkien",
+        "hobbit AND tolkien",
+        "hobbit OR rings",
+        "NOT hobbit",
+        "NEAR(hobbit tolkien)",
+        "NEAR(hobbit tolkien, 2)",
+        "(hobbit",
+        "hobbit)",
+        "(hobbit)",
+        "title:hobbit",
+        "hobbit:",
+        ":*",
+        "a:b:c",
+        "^hobbit",
+        "hobbit + rings",
+        "hobbit & rings | x",
+        "!hobbit",
+        "<->",
+        "hobbit <-> tolkien",
+        "{hobbit}",
+        "[hobbit]",
+        "hobbit~2",
+        "hobbit;DROP TABLE catalog_book;--",
+        "\\\\",
+        "%_",
+        "📚📚",
+        "hobbit 📚",
+        "🧙‍♂️ hobbit",
+        "١٢٣",
+        "__",
+        "_hobbit_",
+        "ÆØÅ",
+        "日本語",
+        "x\u0301y",
+        "hob\u0000bit",
+        "a" * 300,
+        " ".join(["hobbit"] * 40),
+    ],
+)
+def test_punctuation_and_query_syntax_never_fail(client_a, catalog, q):
+    body = search(client_a, q).json()
+
+    assert set(body) == {"items", "total", "next", "previous"}
+    assert body["total"] == len(body["items"])
+
+
+@pytest.mark.parametrize(
+    "q",
+    ['"hobbit"', "hobbit*", "(hobbit)", "-hobbit", "!hobbit", "hobbit:", "{hobbit}", "hobbit 📚", "^hobbit"],
+)
+def test_syntax_characters_are_plain_punctuation(client_a, catalog, q):
+    assert found(client_a, q) == ["The Hobbit"]
+
+
+def test_operator_words_are_plain_words(client_a, library_a, make_book):
+    make_book(library_a.tenant, "Near and Far, Or Not")
+    make_book(library_a.tenant, "Cats")
+
+    assert found(client_a, "near and far or not") == ["Near and Far, Or Not"]
+    assert found(client_a, "NOT") == ["Near and Far, Or Not"]
+
+
+# --- Pages ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sagas(library_a, make_book) -> list[Book]:
+    return [make_book(library_a.tenant, f"Saga of the North {n}") for n in range(7)]
+
+
+def test_search_pages_by_limit_and_offset(client_a, sagas):
+    everything = item_ids(search(client_a, "saga", limit=100))
+    assert sorted(everything) == sorted(str(book.pk) for book in sagas)
+
+    response = search(client_a, "saga", limit=3, offset=3)
+
+    body = response.json()
+    assert item_ids(response) == everything[3:6]
+    assert body["total"] == 7 and response["X-Total-Count"] == "7"
+    rels = link_rels(response)
+    assert set(rels) == {"first", "next", "prev"}
+    assert rels["next"] == body["next"] and rels["prev"] == body["previous"]
+    assert parse_qs(urlparse(body["next"]).query) == {"q": ["saga"], "limit": ["3"], "offset": ["6"]}
+    assert item_ids(client_a.get(body["previous"])) == everything[:3]
+
+
+def test_next_links_walk_every_match_once(client_a, sagas):
+    everything = item_ids(search(client_a, "saga", limit=100))
+    url, seen, pages = f"{SEARCH}?q=saga&limit=2", [], 0
+
+    while url:
+        response = client_a.get(url)
+        body = response.json()
+        assert body["total"] == 7
+        seen += item_ids(response)
+        url, pages = body["next"], pages + 1
+
+    assert seen == everything
+    assert pages == 4
+
+
+def test_search_offset_past_the_end(client_a, sagas):
+    body = search(client_a, "saga", offset=20).json()
+
+    assert body["items"] == [] and body["total"] == 7 and body["next"] is None
+
+
+@pytest.mark.parametrize(
+    ("param", "value"),
+    [
+        ("limit", "0"),
+        ("limit", "101"),
+        ("limit", "abc"),
+        ("offset", "-1"),
+        ("offset", "x"),
+        ("offset", "9" * 30),
+    ],
+)
+def test_malformed_search_paging_is_400(client_a, sagas, param, value):
+    response = client_a.get(SEARCH, {"q": "saga", param: value})
+
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == [param]
+
+
+# --- The index follows the catalog ----------------------------------------------------
+
+
+def test_a_new_title_replaces_the_old_one_in_search(client_a, catalog, revise_book):
+    revise_book(catalog["hobbit"], title="There and Back Again: A Hobbit's Holiday", subtitle=None)
+
+    assert found(client_a, "holiday") == ["There and Back Again: A Hobbit's Holiday"]
+    # "Hobbit's" is still a word of the new title.
+    assert found(client_a, "the hobbit") == ["There and Back Again: A Hobbit's Holiday"]
+    revise_book(catalog["hobbit"], title="Bilbo's Journey")
+    assert found(client_a, "holiday") == []
+    assert found(client_a, "hobbit") == []
+    assert found(client_a, "bilbo") == ["Bilbo's Journey"]
+
+
+def test_changed_authors_subjects_and_isbns_are_searched(client_a, catalog, revise_book):
+    revise_book(
+        catalog["zen"],
+        authors=[author("Ursula K. Le Guin", 31353)],
+        subjects=["Taoism"],
+        isbns=["9780547928227"],
+    )
+
+    assert found(client_a, "pirsig") == []
+    assert found(client_a, "guin") == ["Zen and the Art of Motorcycle Maintenance"]
+    assert found(client_a, "motorcycling") == []
+    assert found(client_a, "taoism") == ["Zen and the Art of Motorcycle Maintenance"]
+    assert found(client_a, "979-10-90636-07-1") == []
+    assert found(client_a, "0-547-92822-X") == ["Zen and the Art of Motorcycle Maintenance"]
+
+
+def test_an_unchanged_reingest_keeps_the_book_searchable(client_a, catalog, revise_book):
+    revise_book(catalog["hobbit"])
+
+    assert found(client_a, "hobbit") == ["The Hobbit"]
+
+
+def test_a_deleted_book_leaves_search(client_a, catalog):
+    catalog["lotr"].delete()
+
+    assert found(client_a, "tolkien") == ["The Hobbit"]
+    assert found(client_a, "9780618260300") == []
+    assert found(client_a, "lord") == []
+
+
+# --- Tenants --------------------------------------------------------------------------
+
+
+def test_search_never_returns_another_librarys_books(client_a, client_b, library_b, catalog, make_book):
+    tolkien = author("J. R. R. Tolkien", 26320)
+    theirs = make_book(
+        library_b.tenant,
+        "Hobbit Hobbit Hobbit",
+        subtitle="The Hobbit",
+        authors=[tolkien],
+        subjects=["Hobbits"],
+        isbns=["9780618640157"],
+    )
+    make_book(library_b.tenant, "Secret Hobbit Notes of Bodleian")
+
+    for q in (
+        "hobbit",
+        "hobbit hobbit",
+        "tolkien",
+        "hob",
+        "0-618-64015-0",
+        "9780618640157",
+        "bodleian",
+        "secret",
+    ):
+        response = search(client_a, q, limit=100)
+        assert str(theirs.pk) not in item_ids(response), q
+        assert (
+            "Bodleian" not in response.content.decode() and "Hobbit Hobbit" not in response.content.decode()
+        )
+    assert found(client_a, "hobbit") == ["The Hobbit"]
+    assert found(client_a, "0-618-64015-0") == ["The Hobbit"]
+    assert found(client_a, "secret") == []
+    # And the other way round.
+    assert sorted(found(client_b, "hobbit", "bodleian")) == [
+        "Hobbit Hobbit Hobbit",
+        "Secret Hobbit Notes of Bodleian",
+    ]
+    assert found(client_b, "lord", "bodleian") == []
+    assert found(client_b, "9780618640157", "bodleian") == ["Hobbit Hobbit Hobbit"]
+
+
+# --- Query count ----------------------------------------------------------------------
+
+# Key, tenant, the matching ids (or the ISBN index), the books of the page.
+SEARCH_QUERIES = 4
+# A full page, or a page after the first, also counts the matches.
+SEARCH_QUERIES_WITH_COUNT = 5
+
+
+@pytest.mark.parametrize("q", ["hobbit", "tolkien", "0-618-64015-0", "978-0-618-26030-0"])
+def test_search_query_count_of_a_short_page(client_a, catalog, warm, django_assert_num_queries, q):
+    warm()
+    with django_assert_num_queries(SEARCH_QUERIES):
+        search(client_a, q)
+
+
+@pytest.mark.parametrize("q", ["nothing matches", "0-306-40615-2"])
+def test_search_query_count_without_a_match(client_a, catalog, warm, django_assert_num_queries, q):
+    warm()
+    with django_assert_num_queries(SEARCH_QUERIES - 1):  # no books to load
+        assert search(client_a, q).json()["total"] == 0
+
+
+@pytest.mark.parametrize(("limit", "offset"), [(3, 0), (2, 2), (100, 3)])
+def test_search_query_count_of_a_full_or_later_page(
+    client_a, sagas, warm, django_assert_num_queries, limit, offset
+):
+    warm()
+    with django_assert_num_queries(SEARCH_QUERIES_WITH_COUNT):
+        response = search(client_a, "saga", limit=limit, offset=offset)
+
+    assert response.json()["total"] == 7
+
+
+def test_search_query_count_past_the_end(client_a, sagas, warm, django_assert_num_queries):
+    warm()
+    with django_assert_num_queries(SEARCH_QUERIES_WITH_COUNT - 1):  # a count, no books to load
+        response = search(client_a, "saga", offset=50)
+
+    assert response.json()["total"] == 7
+
+
+@pytest.mark.parametrize("limit", [5, 50])
+def test_search_query_count_does_not_depend_on_page_size(
+    client_a, library_a, make_book, warm, django_assert_num_queries, limit
+):
+    for n in range(60):
+        make_book(library_a.tenant, f"Chronicle {n}", authors=[author(f"Writer {n}", 500 + n)])
+    warm()
+    with django_assert_num_queries(SEARCH_QUERIES_WITH_COUNT):
+        response = search(client_a, "chronicle", limit=limit)
+
+    assert len(response.json()["items"]) == limit
+    assert response.json()["total"] == 60
