@@ -169,4 +169,6 @@ def test_every_declared_schedule_exists_once_after_migrate(db):
         schedule = Schedule.objects.get(name=spec["name"])
         assert schedule.func == spec["func"]
         assert schedule.minutes == spec["minutes"]
-    assert {"resync-due-libraries", "recover-stalled-jobs", "worker-heartbeat"} <= {s["name"] for s in SCHEDULES}
+    assert {"resync-due-libraries", "recover-stalled-jobs", "worker-heartbeat"} <= {
+        s["name"] for s in SCHEDULES
+    }
