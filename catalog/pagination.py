@@ -12,7 +12,7 @@ from django.db.models import Q, QuerySet
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from tenants.api import MAX_OFFSET, parse_int_param
+from tenants.api import MAX_OFFSET, envelope_response, parse_int_param
 
 # Ordering parameter → (sort column, descending). `id` breaks ties in the same direction.
 ORDERINGS: dict[str, tuple[str, bool]] = {
@@ -135,16 +135,13 @@ class BookPage:
         return self._url(cursor=encode_cursor({"o": self.ordering, "k": self._key(self.items[0]), "d": "p"}))
 
     def response(self, data: list) -> Response:
-        next_url, previous_url = self.next_link(), self.previous_link()
-        response = Response({"items": data, "total": self.total, "next": next_url, "previous": previous_url})
-        links = [f'<{self._url()}>; rel="first"']
-        if next_url:
-            links.append(f'<{next_url}>; rel="next"')
-        if previous_url:
-            links.append(f'<{previous_url}>; rel="prev"')
-        response["Link"] = ", ".join(links)
-        response["X-Total-Count"] = str(self.total)
-        return response
+        return envelope_response(
+            data,
+            total=self.total,
+            first=self._url(),
+            next_url=self.next_link(),
+            previous_url=self.previous_link(),
+        )
 
 
 class EnvelopeResults:

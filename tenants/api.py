@@ -63,6 +63,22 @@ def parse_int_param(request, name: str, default: int, minimum: int, maximum: int
 MAX_OFFSET = 1_000_000_000
 
 
+def envelope_response(
+    data: list, *, total: int, first: str, next_url: str | None, previous_url: str | None
+) -> Response:
+    """A page as every list answers it: the envelope, X-Total-Count and an RFC 8288 Link
+    header (first always, next/prev when they exist)."""
+    response = Response({"items": data, "total": total, "next": next_url, "previous": previous_url})
+    links = [f'<{first}>; rel="first"']
+    if next_url:
+        links.append(f'<{next_url}>; rel="next"')
+    if previous_url:
+        links.append(f'<{previous_url}>; rel="prev"')
+    response["Link"] = ", ".join(links)
+    response["X-Total-Count"] = str(total)
+    return response
+
+
 class EnvelopePagination(BasePagination):
     """limit/offset pages as `{"items", "total", "next", "previous"}` with X-Total-Count and
     an RFC 8288 Link header (first, and next/prev when they exist)."""
@@ -95,16 +111,13 @@ class EnvelopePagination(BasePagination):
         return self._page_url(max(self.offset - self.limit, 0))
 
     def get_paginated_response(self, data) -> Response:
-        next_url, previous_url = self.get_next_link(), self.get_previous_link()
-        response = Response({"items": data, "total": self.total, "next": next_url, "previous": previous_url})
-        links = [f'<{self._page_url(0)}>; rel="first"']
-        if next_url:
-            links.append(f'<{next_url}>; rel="next"')
-        if previous_url:
-            links.append(f'<{previous_url}>; rel="prev"')
-        response["Link"] = ", ".join(links)
-        response["X-Total-Count"] = str(self.total)
-        return response
+        return envelope_response(
+            data,
+            total=self.total,
+            first=self._page_url(0),
+            next_url=self.get_next_link(),
+            previous_url=self.get_previous_link(),
+        )
 
     def get_paginated_response_schema(self, schema: dict) -> dict:
         return {
