@@ -198,8 +198,13 @@ RARE_WORDS = [
     for a in ("zor", "quil", "vex", "brom", "thal", "myr", "oxen", "pell")
     for b in ("andine", "ethic", "ovary", "umbra", "istic", "alith", "ogram", "ennial", "opsis", "arium")
 ]
-# Word k of WORDS is drawn ~ ZIPF_SCALE / (k + 1) times as often as a rare word.
-ZIPF_SCALE = 1000
+# Title words follow a Zipf-Mandelbrot law, p(k) ~ 1 / (k + ZIPF_OFFSET), over WORDS and then
+# TAIL_WORDS (made-up words: a real catalog's vocabulary is large): the most frequent word is in
+# about 3 % of titles, as in real catalogs. Word k is drawn ZIPF_SCALE / (k + ZIPF_OFFSET) times
+# as often as a rare word.
+ZIPF_OFFSET = 24
+ZIPF_SCALE = 2_600
+TAIL_SIZE = 2_400
 FIRST_NAMES = [
     "José",
     "Zoë",
@@ -484,9 +489,54 @@ def _json_inner(text: str) -> str:
     return canonical_json(text)[1:-1]
 
 
+def _tail_words(count: int) -> list[str]:
+    """Made-up words of two or three syllables, a few with an accent: always the same ones."""
+    rng = random.Random("olcs seed vocabulary")  # noqa: S311 - a fixed vocabulary, not a secret
+    onsets = [
+        "b",
+        "br",
+        "c",
+        "d",
+        "dr",
+        "f",
+        "g",
+        "gr",
+        "h",
+        "k",
+        "l",
+        "m",
+        "n",
+        "p",
+        "pr",
+        "r",
+        "s",
+        "st",
+        "t",
+        "tr",
+        "v",
+        "z",
+    ]
+    vowels = ["a", "e", "i", "o", "u", "a", "e", "i", "o", "ai", "ea", "ou"]
+    codas = ["", "", "l", "m", "n", "nd", "r", "s", "st", "th"]
+    accents = {"a": "á", "e": "é", "i": "í", "o": "ö", "u": "ü"}
+    taken = {*WORDS, *RARE_WORDS}
+    words: list[str] = []
+    while len(words) < count:
+        syllables = rng.choice((2, 2, 3))
+        word = "".join(rng.choice(onsets) + rng.choice(vowels) for _ in range(syllables)) + rng.choice(codas)
+        if rng.random() < 0.05:
+            position = rng.choice([i for i, letter in enumerate(word) if letter in accents])
+            word = word[:position] + accents[word[position]] + word[position + 1 :]
+        if word not in taken:
+            taken.add(word)
+            words.append(word)
+    return words
+
+
 def _word_bag() -> list[tuple[str, ...]]:
-    """Word k of WORDS ~ZIPF_SCALE/(k+1) times, rare words once, each as the columns of olcs_seed_words."""
-    weighted = [(word, max(1, round(ZIPF_SCALE / (k + 1)))) for k, word in enumerate(WORDS)]
+    """The title words, each as often as ZIPF_SCALE / (rank + ZIPF_OFFSET), as olcs_seed_words rows."""
+    ranked = [*WORDS, *_tail_words(TAIL_SIZE)]
+    weighted = [(word, max(1, round(ZIPF_SCALE / (k + ZIPF_OFFSET)))) for k, word in enumerate(ranked)]
     weighted += [(word, 1) for word in RARE_WORDS]
     bag = []
     for word, weight in weighted:

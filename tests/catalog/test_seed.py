@@ -108,6 +108,10 @@ def test_the_catalog_looks_real(seeded):
     assert all(1 <= len(book.authors_data) <= 2 for book in books)
     assert all(1 <= len(book.isbns) <= 2 for book in books)
     assert all(len(book.title.split()) >= 2 for book in books)
+    # Word frequencies with a long tail: the most frequent word is in a few percent of titles.
+    words = Counter(word for book in books for word in set(fold(book.title).split()))
+    assert words.most_common(1)[0][1] < 0.12 * len(books)
+    assert len(words) > len(books)
     assert sum(1 for book in books if book.cover_id) > len(books) / 2
     assert {book.current_version for book in books} == {1, 2, 3}
     # Some authors carry accents.
