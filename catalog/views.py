@@ -24,7 +24,7 @@ from catalog.serializers import (
     VersionSummarySerializer,
 )
 from catalog.services import diff_snapshots
-from tenants.api import EnvelopePagination, TenantScopedMixin, parse_int_param
+from tenants.api import EnvelopePagination, TenantScopedMixin, is_object_id, parse_int_param
 from tenants.models import Scope
 
 BOOK_NOT_FOUND = "Book not found"
@@ -46,12 +46,10 @@ SUMMARY_FIELDS = [
 ]
 
 
-def _digits(value: str) -> bool:
-    return value.isascii() and value.isdigit() and len(value) < 19
-
-
 def book_for(request, book_id: str) -> Book:
-    book = Book.objects.for_tenant(request.tenant).filter(pk=book_id).first() if _digits(book_id) else None
+    book = (
+        Book.objects.for_tenant(request.tenant).filter(pk=book_id).first() if is_object_id(book_id) else None
+    )
     if book is None:
         raise NotFound(BOOK_NOT_FOUND)
     return book
@@ -218,7 +216,7 @@ class VersionListView(TenantScopedMixin, generics.GenericAPIView):
 
 
 def version_of(book: Book, number: str) -> BookVersion:
-    version = BookVersion.objects.filter(book=book, version=number).first() if _digits(number) else None
+    version = BookVersion.objects.filter(book=book, version=number).first() if is_object_id(number) else None
     if version is None:
         raise NotFound(VERSION_NOT_FOUND)
     return version
@@ -238,7 +236,7 @@ class VersionDiffView(TenantScopedMixin, APIView):
     @extend_schema(responses=DiffSerializer, tags=["catalog"])
     def get(self, request, slug: str, book_id: str, a: str, b: str):
         book = book_for(request, book_id)
-        if not (_digits(a) and _digits(b)):
+        if not (is_object_id(a) and is_object_id(b)):
             raise NotFound(VERSION_NOT_FOUND)
         first, second = int(a), int(b)
         versions = {

@@ -20,7 +20,7 @@ from ingestion.serializers import (
     IngestionRequestSerializer,
     ResyncStateSerializer,
 )
-from tenants.api import EnvelopePagination, TenantScopedMixin
+from tenants.api import EnvelopePagination, TenantScopedMixin, is_object_id
 from tenants.http import Conflict
 from tenants.models import Scope
 from tenants.schema import ErrorSerializer
@@ -81,7 +81,7 @@ class JobScopedMixin(TenantScopedMixin):
     def get_job(self) -> IngestionJob:
         job_id = self.kwargs["job_id"]
         job = None
-        if job_id.isascii() and job_id.isdigit() and len(job_id) < 19:
+        if is_object_id(job_id):
             job = IngestionJob.objects.for_tenant(self.request.tenant).filter(pk=job_id).first()
         if job is None:
             raise NotFound(JOB_NOT_FOUND)
@@ -167,7 +167,7 @@ class LogListView(TenantScopedMixin, generics.GenericAPIView):
         params = self.request.query_params
         job_id = params.get("job_id")
         if job_id:
-            if not (job_id.isascii() and job_id.isdigit() and len(job_id) < 19):
+            if not is_object_id(job_id):
                 raise ValidationError({"job_id": ["Not a job id."]})
             entries = entries.filter(job_id=job_id)
         level = params.get("level")

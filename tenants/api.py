@@ -44,6 +44,12 @@ class TenantScopedMixin:
             raise PermissionDenied(f"This request needs the '{needed}' scope.", code="insufficient_scope")
 
 
+def is_object_id(value: str) -> bool:
+    """Whether a path segment can be an id: ASCII digits that fit a 64-bit integer. Anything
+    else is answered as "not found" without a query."""
+    return value.isascii() and value.isdigit() and len(value) < 19
+
+
 def parse_int_param(request, name: str, default: int, minimum: int, maximum: int | None) -> int:
     """An integer query parameter within bounds, or a 400 naming it."""
     raw = request.query_params.get(name)

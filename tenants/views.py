@@ -19,7 +19,7 @@ import olcs
 from ingestion.services import worker_state
 from tenants import services
 from tenants.access import is_platform, visible_tenants
-from tenants.api import EnvelopePagination, TenantScopedMixin
+from tenants.api import EnvelopePagination, TenantScopedMixin, is_object_id
 from tenants.http import Conflict
 from tenants.models import ApiKey, Scope
 from tenants.schema import ErrorSerializer
@@ -203,7 +203,7 @@ class ApiKeyDetailView(TenantScopedMixin, APIView):
         key_id = self.kwargs["key_id"]
         api_key = (
             ApiKey.objects.for_tenant(self.request.tenant).filter(pk=key_id).first()
-            if key_id.isascii() and key_id.isdigit() and len(key_id) < 19
+            if is_object_id(key_id)
             else None
         )
         if api_key is None:
