@@ -1,22 +1,34 @@
 """Full-text search over a library's books with each database's own engine.
 
 SQLite (the embedded default): an FTS5 table `catalog_book_fts` (unicode61 tokenizer with
-diacritics removed, prefix indexes) kept in step with `catalog_book` by triggers.
-PostgreSQL: a weighted `tsvector` column `catalog_book.search_vector` filled by a trigger,
-with a text search configuration that strips accents (`unaccent`), and a GIN index on
-(tenant_id, search_vector) (`btree_gin`). Both are created by migration
-catalog/0002_search_index; this module only queries them.
+diacritics removed) kept in step with `catalog_book` by triggers. Every word is indexed under
+its library (`t<tenant id>x<word>`, see `library_words`), so a search reads its own library's
+entries only. PostgreSQL: a weighted `tsvector` column `catalog_book.search_vector` filled by a
+trigger, with a text search configuration that strips accents (`unaccent`), and a GIN index on
+(tenant_id, search_vector) (`btree_gin`). Migrations catalog/0002 and 0004 create them; this
+module only queries them (and provides the SQL function the SQLite triggers call).
 
-Every word of the query must match, as a word prefix (`tolk` finds Tolkien). Title matches
-weigh most, then authors and subtitle, then subjects, then ISBNs. A query that is an ISBN
-(10 or 13, hyphens allowed) is answered from the ISBN index instead, so an ISBN-10 finds the
-book stored with its ISBN-13.
+Every word of the query must match, as a word prefix (`tolk` finds Tolkien). Ranking is in
+tiers, so that a title match always beats a subject match however common the word is:
+
+1. books with every word in the title;
+2. then books with every word in the title, subtitle or author names;
+3. then every other match (subjects, ISBNs).
+
+Within a tier, books are ranked by relevance (SQLite's bm25, PostgreSQL's ts_rank, with the
+title weighing most) when the tier holds at most `SEARCH_RANK_LIMIT` books; a larger tier (a
+very common word) is listed newest first instead, because ranking it would mean scoring every
+match on every request. A query that is an ISBN (10 or 13, hyphens allowed) is answered from
+the ISBN index instead, so an ISBN-10 finds the book stored with its ISBN-13.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
+from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import connection
 
 from catalog.models import BookIsbn
@@ -26,13 +38,41 @@ from tenants.models import Tenant
 # FTS5 column weights, in column order: title, subtitle, authors, subjects, isbns.
 SQLITE_WEIGHTS = (10.0, 4.0, 6.0, 2.0, 1.0)
 MAX_TERMS = 12
-_WORD = re.compile(r"\w+", re.UNICODE)
+# A word as both the index and the query see it: letters and digits (the FTS5 tokenizer also
+# splits at underscores).
+_WORD = re.compile(r"[^\W_]+")
 _ISBN_SHAPE = re.compile(r"^[0-9][0-9\- ]{8,15}[0-9Xx]$")
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(unicodedata.normalize("NFKC", text))
 
 
 def query_terms(q: str) -> list[str]:
     """The words of a query, lower-cased; punctuation and operators are not syntax here."""
-    return [term.lower() for term in _WORD.findall(q)][:MAX_TERMS]
+    return [term.lower() for term in words(q)][:MAX_TERMS]
+
+
+def library_prefix(tenant_id: int) -> str:
+    return f"t{tenant_id}x"
+
+
+def library_words(tenant_id: int | None, text: str | None) -> str | None:
+    """A text as the SQLite index holds it: each word prefixed with its library's id.
+
+    The tenant id is digits and the separator `x` is not, so `t5xhistory` (library 5) can
+    never be read as a word of library 51. Accents and case are left to the tokenizer.
+    """
+    if not text or tenant_id is None:
+        return text
+    prefix = library_prefix(tenant_id)
+    return " ".join(prefix + word for word in words(text))
+
+
+def register_sqlite_functions(dbapi_connection) -> None:
+    """Make `olcs_library_words` callable in SQL on a SQLite connection (the FTS triggers use
+    it: a connection without it, such as the sqlite3 shell, cannot write books)."""
+    dbapi_connection.create_function("olcs_library_words", 2, library_words, deterministic=True)
 
 
 def as_isbn(q: str) -> str | None:
@@ -49,68 +89,116 @@ def search_book_ids(*, tenant: Tenant, q: str, limit: int, offset: int) -> tuple
     """Ids of the best matches (best first) for one page, and the number of matches."""
     isbn = as_isbn(q)
     if isbn is not None:
-        matches = BookIsbn.objects.for_tenant(tenant).filter(isbn13=isbn).order_by("book_id")
-        ids = list(matches.values_list("book_id", flat=True).distinct())
+        # Sorted here: ordered by book in SQL, the planner would walk the library's whole
+        # (tenant, book, isbn) index instead of looking the ISBN up.
+        ids = sorted(
+            set(BookIsbn.objects.for_tenant(tenant).filter(isbn13=isbn).values_list("book_id", flat=True))
+        )
         return ids[offset : offset + limit], len(ids)
     terms = query_terms(q)
     if not terms:
         return [], 0
-    if connection.vendor == "postgresql":
-        return _search_postgresql(tenant.pk, terms, limit, offset)
-    return _search_sqlite(tenant.pk, terms, limit, offset)
+    engine = _PostgreSQL(tenant.pk, terms) if connection.vendor == "postgresql" else _SQLite(tenant.pk, terms)
+    return engine.page(limit, offset)
 
 
-def _search_sqlite(tenant_id: int, terms: list[str], limit: int, offset: int) -> tuple[list[int], int]:
-    # Each term quoted (so no word is FTS5 syntax) and made a prefix; terms are ANDed.
-    match = " ".join('"{}"*'.format(term.replace('"', "")) for term in terms)
-    weights = ", ".join(str(weight) for weight in SQLITE_WEIGHTS)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT rowid FROM catalog_book_fts WHERE catalog_book_fts MATCH %s AND tenant_id = %s "  # noqa: S608 - constants only
-            f"ORDER BY bm25(catalog_book_fts, {weights}), rowid LIMIT %s OFFSET %s",
-            [match, tenant_id, limit, offset],
-        )
-        ids = [row[0] for row in cursor.fetchall()]
-        total = _total(
-            cursor,
-            ids,
-            offset,
-            limit,
-            (
-                "SELECT count(*) FROM catalog_book_fts WHERE catalog_book_fts MATCH %s AND tenant_id = %s",
-                [match, tenant_id],
-            ),
-        )
-    return ids, total
+@dataclass
+class _Tier:
+    condition: str  # SQL, with `params`
+    params: list
+    size: int = 0
 
 
-def _search_postgresql(tenant_id: int, terms: list[str], limit: int, offset: int) -> tuple[list[int], int]:
-    tsquery = " & ".join(f"{term}:*" for term in terms)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT id FROM catalog_book, to_tsquery('olcs_search', %s) AS query "
-            "WHERE tenant_id = %s AND search_vector @@ query "
-            "ORDER BY ts_rank(search_vector, query) DESC, id LIMIT %s OFFSET %s",
-            [tsquery, tenant_id, limit, offset],
-        )
-        ids = [row[0] for row in cursor.fetchall()]
-        total = _total(
-            cursor,
-            ids,
-            offset,
-            limit,
-            (
-                "SELECT count(*) FROM catalog_book WHERE tenant_id = %s "
-                "AND search_vector @@ to_tsquery('olcs_search', %s)",
-                [tenant_id, tsquery],
-            ),
-        )
-    return ids, total
+class _Engine:
+    """One search: its tiers, their sizes (one query), then the page's rows tier by tier."""
+
+    table: str
+    id_column: str
+
+    def rank_order(self) -> tuple[str, list]:
+        """ORDER BY for a tier small enough to rank, and its parameters."""
+        raise NotImplementedError
+
+    def tiers(self) -> list[_Tier]:
+        raise NotImplementedError
+
+    def page(self, limit: int, offset: int) -> tuple[list[int], int]:
+        tiers = self.tiers()
+        with connection.cursor() as cursor:
+            counts = ", ".join(
+                f"(SELECT count(*) FROM {self.table} WHERE {tier.condition})"  # noqa: S608 - constants only
+                for tier in tiers
+            )
+            cursor.execute(f"SELECT {counts}", [param for tier in tiers for param in tier.params])
+            for tier, size in zip(tiers, cursor.fetchone(), strict=True):
+                tier.size = size
+            ids: list[int] = []
+            skip = offset
+            for tier in tiers:
+                if len(ids) == limit:
+                    break
+                if skip >= tier.size:
+                    skip -= tier.size
+                    continue
+                order, order_params = (
+                    self.rank_order()
+                    if tier.size <= settings.SEARCH_RANK_LIMIT
+                    else (f"{self.id_column} DESC", [])
+                )
+                cursor.execute(
+                    f"SELECT {self.id_column} FROM {self.table} WHERE {tier.condition} "  # noqa: S608 - constants only
+                    f"ORDER BY {order} LIMIT %s OFFSET %s",
+                    [*tier.params, *order_params, limit - len(ids), skip],
+                )
+                ids += [row[0] for row in cursor.fetchall()]
+                skip = 0
+        return ids, sum(tier.size for tier in tiers)
 
 
-def _total(cursor, ids: list[int], offset: int, limit: int, count_query: tuple[str, list]) -> int:
-    # A short first page already tells the total: no second scan of the index.
-    if offset == 0 and len(ids) < limit:
-        return len(ids)
-    cursor.execute(*count_query)
-    return cursor.fetchone()[0]
+class _SQLite(_Engine):
+    table = "catalog_book_fts"
+    id_column = "rowid"
+
+    def rank_order(self) -> tuple[str, list]:
+        return f"bm25(catalog_book_fts, {', '.join(map(str, SQLITE_WEIGHTS))}), rowid", []
+
+    def __init__(self, tenant_id: int, terms: list[str]):
+        prefix = library_prefix(tenant_id)
+        # Each term quoted (so no word is FTS5 syntax) and made a prefix; terms are ANDed.
+        self.match = " AND ".join(f'"{prefix}{term}"*' for term in terms)
+
+    def tiers(self) -> list[_Tier]:
+        everywhere = f"({self.match})"
+        in_title = f"{{title}} : ({self.match})"
+        in_names = f"{{title subtitle authors}} : ({self.match})"
+        return [
+            _Tier("catalog_book_fts MATCH %s", [in_title]),
+            _Tier("catalog_book_fts MATCH %s", [f"({in_names}) NOT ({in_title})"]),
+            _Tier("catalog_book_fts MATCH %s", [f"{everywhere} NOT ({in_names})"]),
+        ]
+
+
+class _PostgreSQL(_Engine):
+    table = "catalog_book"
+    id_column = "id"
+
+    def __init__(self, tenant_id: int, terms: list[str]):
+        self.tenant_id = tenant_id
+        self.terms = terms
+
+    def rank_order(self) -> tuple[str, list]:
+        return "ts_rank(search_vector, to_tsquery('olcs_search', %s)) DESC, id", [self.tsquery("")]
+
+    def tsquery(self, weights: str) -> str:
+        return " & ".join(f"{term}:*{weights}" for term in self.terms)
+
+    def tiers(self) -> list[_Tier]:
+        base = "tenant_id = %s AND search_vector @@ to_tsquery('olcs_search', %s)"
+        not_in = " AND NOT search_vector @@ to_tsquery('olcs_search', %s)"
+        t = self.tenant_id
+        title, names, everywhere = self.tsquery("A"), self.tsquery("AB"), self.tsquery("")
+        return [
+            _Tier(base, [t, title]),
+            _Tier(base + not_in, [t, names, title]),
+            _Tier(base + not_in, [t, everywhere, names]),
+        ]

@@ -45,7 +45,7 @@ from django.db import connection, transaction
 from catalog.models import CONTENT_FIELDS, Author, BookFacet, BookVersion, fold, year_sort_key
 from tenants.models import Tenant
 
-_search_index = importlib.import_module("catalog.migrations.0002_search_index")
+_search_index = importlib.import_module("catalog.migrations.0004_search_per_library")
 
 WORDS = [
     "history",
@@ -1120,10 +1120,17 @@ class _Plan:
         if fts:
             # The values the trigger writes (SQLITE_FTS_VALUES), from olcs_seed_b rather than
             # parsed back out of the JSON columns; tests/catalog/test_seed.py compares the two.
+            columns = [
+                "title",
+                "subtitle",
+                "author_names",
+                "subject_names",
+                "isbn1 || coalesce(' ' || isbn2, '')",
+            ]
+            words = ", ".join(f"olcs_library_words(tenant_id, {column})" for column in columns)
             execute(
-                "INSERT INTO catalog_book_fts (rowid, title, subtitle, authors, subjects, isbns, tenant_id) "
-                f"SELECT {book_id('b')}, title, subtitle, author_names, subject_names, "
-                f"isbn1 || coalesce(' ' || isbn2, ''), tenant_id FROM {source}olcs_seed_b b"
+                "INSERT INTO catalog_book_fts (rowid, title, subtitle, authors, subjects, isbns) "
+                f"SELECT {book_id('b')}, {words} FROM {source}olcs_seed_b b"
             )
             execute(_fts_insert_trigger())
         execute(
@@ -1534,5 +1541,5 @@ def _fts_insert_trigger() -> str:
     """The migration's own CREATE TRIGGER statement for the FTS insert trigger."""
     statements = [s for s in _search_index.SQLITE_FORWARD if "CREATE TRIGGER catalog_book_fts_insert" in s]
     if len(statements) != 1:
-        raise RuntimeError("catalog/migrations/0002_search_index has no single FTS insert trigger")
+        raise RuntimeError("catalog/migrations/0004_search_per_library has no single FTS insert trigger")
     return statements[0]

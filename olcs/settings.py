@@ -208,6 +208,12 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG or TESTING
 WHITENOISE_AUTOREFRESH = DEBUG
 
+# --- Catalog ----------------------------------------------------------------------------
+
+# Search ranks a tier of matches (title, then names, then the rest) by relevance when it holds
+# at most this many books; a bigger tier is listed newest first (catalog/search.py).
+SEARCH_RANK_LIMIT = env_int("SEARCH_RANK_LIMIT", 5000)
+
 # --- REST API ---------------------------------------------------------------------------
 
 REST_FRAMEWORK = {

@@ -228,7 +228,7 @@ def test_sqlite_fts_rows_are_what_the_trigger_writes(seeded):
     values = _search_index.SQLITE_FTS_VALUES.replace("NEW.", "catalog_book.")
     expected = sql_rows(f"SELECT {values} FROM catalog_book ORDER BY id")  # noqa: S608 - the migration's SQL
     indexed = sql_rows(
-        "SELECT rowid, title, subtitle, authors, subjects, isbns, tenant_id FROM catalog_book_fts ORDER BY rowid"
+        "SELECT rowid, title, subtitle, authors, subjects, isbns FROM catalog_book_fts ORDER BY rowid"
     )
     assert len(expected) == 200
     assert indexed == expected
