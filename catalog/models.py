@@ -268,3 +268,28 @@ class BookVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.book_id} v{self.version}"
+
+
+class CatalogStats(models.Model):
+    """Per library: how many books it holds, and a generation number that moves with every
+    change to them (an insert, update or delete of a book).
+
+    Kept by database triggers (migration 0005), so every write path agrees, bulk loads
+    included. The count answers an unfiltered list's `total` without counting the books; the
+    generation keys caches of answers computed from the catalog (search).
+    """
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    books = models.BigIntegerField(default=0)
+    generation = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "catalog stats"
+
+    def __str__(self) -> str:
+        return f"{self.books} books"
+
+    @classmethod
+    def of(cls, tenant: Tenant | int) -> CatalogStats:
+        tenant_id = tenant.pk if isinstance(tenant, Tenant) else tenant
+        return cls.objects.filter(tenant_id=tenant_id).first() or cls(tenant_id=tenant_id)

@@ -54,7 +54,8 @@ def decode_cursor(value: str) -> dict:
 class BookPage:
     """One page of a book queryset, by offset or by cursor, with its links."""
 
-    def __init__(self, request, queryset: QuerySet, ordering: str):
+    def __init__(self, request, queryset: QuerySet, ordering: str, *, total: int | None = None):
+        """`total`: the size of `queryset` when the caller knows it without counting."""
         self.request = request
         self.ordering = ordering
         self.column, self.descending = ORDERINGS[ordering]
@@ -64,7 +65,7 @@ class BookPage:
         cursor = params.get("cursor")
         if cursor and params.get("offset"):
             raise ValidationError({"cursor": ["Give either a cursor or an offset, not both."]})
-        self.total = queryset.count()
+        self.total = queryset.count() if total is None else total
         if cursor:
             payload = decode_cursor(cursor)
             if payload.get("o") != ordering:
@@ -102,6 +103,9 @@ class BookPage:
         down = self.descending == forward
         op = "lt" if down else "gt"
         after = Q(**{f"{self.column}__{op}": value}) | Q(**{self.column: value, f"id__{op}": last_id})
+        # The redundant bound lets the database start its index range at the key; with the OR
+        # alone SQLite walks the library's index from its first entry (27 ms at depth 100,000).
+        after &= Q(**{f"{self.column}__{op}e": value})
         rows = list(self._ordered(queryset.filter(after), reverse=not forward)[: self.limit + 1])
         more = len(rows) > self.limit
         rows = rows[: self.limit]
