@@ -24,14 +24,17 @@ the ISBN index instead, so an ISBN-10 finds the book stored with its ISBN-13.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import re
 import unicodedata
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 
-from catalog.models import BookIsbn
+from catalog.models import BookIsbn, CatalogStats
 from patrons.isbn import InvalidIsbn, normalize_isbn
 from tenants.models import Tenant
 
@@ -42,6 +45,7 @@ MAX_TERMS = 12
 # splits at underscores).
 _WORD = re.compile(r"[^\W_]+")
 _ISBN_SHAPE = re.compile(r"^[0-9][0-9\- ]{8,15}[0-9Xx]$")
+logger = logging.getLogger(__name__)
 
 
 def words(text: str) -> list[str]:
@@ -86,7 +90,38 @@ def as_isbn(q: str) -> str | None:
 
 
 def search_book_ids(*, tenant: Tenant, q: str, limit: int, offset: int) -> tuple[list[int], int]:
-    """Ids of the best matches (best first) for one page, and the number of matches."""
+    """Ids of the best matches (best first) for one page, and the number of matches.
+
+    Answers are cached (SEARCH_CACHE_SECONDS) under the library's catalog generation, which
+    every change to its books moves on (CatalogStats): a cached page is never stale, and the
+    same search repeated, or paged through, skips counting and ranking its matches again.
+    """
+    if settings.SEARCH_CACHE_SECONDS <= 0:
+        return _search_book_ids(tenant=tenant, q=q, limit=limit, offset=offset)
+    generation = CatalogStats.of(tenant).generation
+    digest = hashlib.sha256(q.strip().encode("utf-8", "surrogatepass")).hexdigest()
+    # The library's creation time too: an id and generation reused (a restored backup, a test
+    # database rolled back) must not meet an older library's answers.
+    key = (
+        f"olcs:search:1:{tenant.pk}:{tenant.created_at.timestamp()}:{generation}:"
+        f"{settings.SEARCH_RANK_LIMIT}:{limit}:{offset}:{digest}"
+    )
+    try:
+        cached = cache.get(key)
+    except Exception:  # the cache is an optimisation: when it is down, search still answers
+        logger.warning("Search cache unavailable; searching without it.", exc_info=True)
+        return _search_book_ids(tenant=tenant, q=q, limit=limit, offset=offset)
+    if cached is not None:
+        return cached
+    answer = _search_book_ids(tenant=tenant, q=q, limit=limit, offset=offset)
+    try:
+        cache.set(key, answer, settings.SEARCH_CACHE_SECONDS)
+    except Exception:
+        logger.warning("Search cache unavailable; answer not cached.", exc_info=True)
+    return answer
+
+
+def _search_book_ids(*, tenant: Tenant, q: str, limit: int, offset: int) -> tuple[list[int], int]:
     isbn = as_isbn(q)
     if isbn is not None:
         # Sorted here: ordered by book in SQL, the planner would walk the library's whole

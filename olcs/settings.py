@@ -213,6 +213,9 @@ WHITENOISE_AUTOREFRESH = DEBUG
 # Search ranks a tier of matches (title, then names, then the rest) by relevance when it holds
 # at most this many books; a bigger tier is listed newest first (catalog/search.py).
 SEARCH_RANK_LIMIT = env_int("SEARCH_RANK_LIMIT", 5000)
+# Search answers are cached this long under the library's catalog generation (never stale:
+# any change to its books moves the generation on); 0 turns the cache off.
+SEARCH_CACHE_SECONDS = env_int("SEARCH_CACHE_SECONDS", 300)
 
 # --- REST API ---------------------------------------------------------------------------
 

@@ -554,10 +554,11 @@ def test_search_never_returns_another_librarys_books(client_a, client_b, library
 
 # --- Query count ----------------------------------------------------------------------
 
-# Key, tenant, the sizes of the three ranking tiers, the page's ids (here from one tier), the
-# books of the page. An ISBN is one lookup instead of the sizes and ids.
-SEARCH_QUERIES = 5
-ISBN_SEARCH_QUERIES = 4
+# Key, tenant, the catalog generation (the cache key), the sizes of the three ranking tiers,
+# the page's ids (here from one tier), the books of the page. An ISBN is one lookup instead of
+# the sizes and ids.
+SEARCH_QUERIES = 6
+ISBN_SEARCH_QUERIES = 5
 
 
 @pytest.mark.parametrize(
@@ -578,7 +579,7 @@ def test_search_query_count_of_a_short_page(client_a, catalog, warm, django_asse
 @pytest.mark.parametrize("q", ["nothing matches", "0-306-40615-2"])
 def test_search_query_count_without_a_match(client_a, catalog, warm, django_assert_num_queries, q):
     warm()
-    with django_assert_num_queries(3):  # key, tenant, the sizes (or the ISBN lookup): nothing to load
+    with django_assert_num_queries(4):  # key, tenant, generation, the sizes (or the ISBN lookup)
         assert search(client_a, q).json()["total"] == 0
 
 
@@ -595,7 +596,7 @@ def test_search_query_count_of_a_full_or_later_page(
 
 def test_search_query_count_past_the_end(client_a, sagas, warm, django_assert_num_queries):
     warm()
-    with django_assert_num_queries(3):  # the sizes say the page is empty: no ids, no books
+    with django_assert_num_queries(4):  # the sizes say the page is empty: no ids, no books
         response = search(client_a, "saga", offset=50)
 
     assert response.json()["total"] == 7
@@ -613,3 +614,56 @@ def test_search_query_count_does_not_depend_on_page_size(
 
     assert len(response.json()["items"]) == limit
     assert response.json()["total"] == 60
+
+
+# --- The answer cache ------------------------------------------------------------------
+
+
+def test_a_repeated_search_is_answered_from_the_cache(client_a, sagas, warm, django_assert_num_queries):
+    first = search(client_a, "saga", limit=3)
+    warm()
+    with django_assert_num_queries(4):  # key, tenant, generation, the books: no counting or ranking
+        again = search(client_a, "saga", limit=3)
+
+    assert again.json() == first.json()
+
+
+def test_any_change_to_the_librarys_books_is_seen_at_once(client_a, library_a, make_book, revise_book, sagas):
+    assert search(client_a, "saga").json()["total"] == 7
+    newest = make_book(library_a.tenant, "Saga of the South")
+    assert search(client_a, "saga").json()["total"] == 8
+
+    revise_book(newest, title="Ballad of the South")
+    assert search(client_a, "saga").json()["total"] == 7
+    assert found(client_a, "ballad") == ["Ballad of the South"]
+
+
+def test_another_librarys_changes_do_not_empty_this_cache(
+    client_a, library_b, make_book, sagas, warm, django_assert_num_queries
+):
+    search(client_a, "saga")
+    make_book(library_b.tenant, "Saga elsewhere")
+    warm()
+    with django_assert_num_queries(4):
+        assert search(client_a, "saga").json()["total"] == 7
+
+
+def test_search_answers_when_the_cache_is_down(client_a, sagas, monkeypatch, caplog):
+    from django.core.cache import cache
+
+    def down(*args, **kwargs):
+        raise ConnectionError("cache is down")
+
+    monkeypatch.setattr(cache, "get", down)
+    monkeypatch.setattr(cache, "set", down)
+
+    assert search(client_a, "saga").json()["total"] == 7
+    assert "Search cache unavailable" in caplog.text
+
+
+def test_the_cache_can_be_turned_off(client_a, sagas, settings, warm, django_assert_num_queries):
+    settings.SEARCH_CACHE_SECONDS = 0
+    search(client_a, "saga")
+    warm()
+    with django_assert_num_queries(SEARCH_QUERIES - 1):  # no generation read, and no cache
+        search(client_a, "saga")
