@@ -68,7 +68,7 @@ def cover_url(cover_id: int | None, size: str = "M") -> str | None:
 
 
 class Author(models.Model):
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
     open_library_key = models.CharField(max_length=40)
     name = models.CharField(max_length=500)
     name_folded = models.CharField(max_length=500, db_index=False, editable=False)
@@ -104,7 +104,7 @@ class BookQuerySet(TenantQuerySet):
 class Book(models.Model):
     """An Open Library work in one library's catalog."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="books")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="books", db_index=False)
     open_library_key = models.CharField(max_length=40, help_text="Canonical /works/OL…W key.")
     title = models.CharField(max_length=1000)
     title_sort = models.CharField(max_length=200, editable=False, default="")
@@ -173,7 +173,7 @@ class Book(models.Model):
 
 
 class BookAuthor(models.Model):
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
     book = models.ForeignKey(Book, on_delete=models.CASCADE, related_name="book_authors")
     author = models.ForeignKey(Author, on_delete=models.CASCADE, related_name="book_authors")
     position = models.PositiveSmallIntegerField(default=0)
@@ -183,10 +183,10 @@ class BookAuthor(models.Model):
     class Meta:
         ordering = ["position"]
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "book", "author"], name="bookauthor_uniq"),
+            # Author first: the same index finds an author's books (the author filter).
+            models.UniqueConstraint(fields=["tenant", "author", "book"], name="bookauthor_uniq"),
             models.UniqueConstraint(fields=["tenant", "id"], name="bookauthor_tenant_id_uniq"),
         ]
-        indexes = [models.Index(fields=["tenant", "author"], name="bookauthor_author_idx")]
 
     def __str__(self) -> str:
         return f"{self.author_id} of {self.book_id}"
@@ -195,7 +195,7 @@ class BookAuthor(models.Model):
 class BookIsbn(models.Model):
     """One ISBN of a book's editions: the index behind ISBN search and submission lookup."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
     book = models.ForeignKey(Book, on_delete=models.CASCADE, related_name="isbn_rows")
     isbn13 = models.CharField(max_length=13)
     isbn10 = models.CharField(max_length=10, blank=True)
@@ -204,10 +204,10 @@ class BookIsbn(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "book", "isbn13"], name="bookisbn_uniq"),
+            # ISBN first: the same index answers ISBN search and submission lookups.
+            models.UniqueConstraint(fields=["tenant", "isbn13", "book"], name="bookisbn_uniq"),
             models.UniqueConstraint(fields=["tenant", "id"], name="bookisbn_tenant_id_uniq"),
         ]
-        indexes = [models.Index(fields=["tenant", "isbn13"], name="bookisbn_lookup_idx")]
 
     def __str__(self) -> str:
         return self.isbn13
@@ -220,7 +220,7 @@ class BookFacet(models.Model):
         SUBJECT = "subject", "Subject"
         LANGUAGE = "language", "Language"
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
     book = models.ForeignKey(Book, on_delete=models.CASCADE, related_name="facets")
     kind = models.CharField(max_length=10, choices=Kind.choices)
     value = models.CharField(max_length=200)
@@ -229,10 +229,10 @@ class BookFacet(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "book", "kind", "value"], name="bookfacet_uniq"),
+            # Value first: the same index answers the subject and language filters.
+            models.UniqueConstraint(fields=["tenant", "kind", "value", "book"], name="bookfacet_uniq"),
             models.UniqueConstraint(fields=["tenant", "id"], name="bookfacet_tenant_id_uniq"),
         ]
-        indexes = [models.Index(fields=["tenant", "kind", "value", "book"], name="bookfacet_lookup_idx")]
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.value}"
@@ -244,7 +244,7 @@ class BookVersion(models.Model):
         RESYNC = "resync", "Re-sync"
         SEED = "seed", "Seed"
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
     book = models.ForeignKey(Book, on_delete=models.CASCADE, related_name="versions")
     version = models.PositiveIntegerField()
     snapshot = models.JSONField()
