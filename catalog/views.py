@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models.functions import Coalesce
 from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics
@@ -13,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog import search
-from catalog.filters import FILTER_FIELDS, BookFilterBackend
+from catalog.filters import BookFilterBackend
 from catalog.models import Author, Book, BookAuthor, BookFacet, BookVersion, CatalogStats, fold
 from catalog.pagination import DEFAULT_ORDERING, MAX_OFFSET, ORDERINGS, BookPage, EnvelopeResults
 from catalog.serializers import (
@@ -55,34 +57,80 @@ def book_for(request, book_id: str) -> Book:
     return book
 
 
-def filter_books(request, books):
+class BookSelection:
+    """The list filters of API.md on a library's books, with the cheapest exact count.
+
+    Author, subject and language are met through link rows (BookAuthor, BookFacet). One such
+    filter alone is counted on its own index; none at all reads the library's kept count
+    (CatalogStats). A page of a small selection is read from its ids; a large one walks the
+    ordering's index and checks each book (EXISTS), which stops after a page.
+    """
+
+    # Up to this many books, a page is read from the selection's ids (then sorted).
+    SMALL = 2000
+
+    def __init__(self, request):
+        params = request.query_params
+        self.tenant = request.tenant
+        self.columns: list[tuple[str, str, object]] = []  # (book column, lookup, value)
+        self.links: list[tuple[QuerySet, bool]] = []  # (matching link rows, a book may repeat)
+        if author := text_param(request, "author"):
+            match = AUTHOR_KEY.match(author)
+            # A key matches exactly; a name matches any part of the name, ignoring case and accents.
+            if match:
+                rows = BookAuthor.objects.for_tenant(self.tenant).filter(
+                    author__tenant=self.tenant, author__open_library_key=f"/authors/{match.group(1)}"
+                )
+                self.links.append((rows, False))
+            else:
+                authors = Author.objects.for_tenant(self.tenant).filter(name_folded__contains=fold(author))
+                self.links.append(
+                    (BookAuthor.objects.for_tenant(self.tenant).filter(author__in=authors), True)
+                )
+        for kind in (BookFacet.Kind.SUBJECT, BookFacet.Kind.LANGUAGE):
+            if value := text_param(request, kind):
+                # Facets hold the first 200 characters of a value (catalog.services.facet_rows).
+                facets = BookFacet.objects.for_tenant(self.tenant).filter(kind=kind, value=fold(value)[:200])
+                self.links.append((facets, False))
+        for name, lookup in (("first_publish_year__gte", "gte"), ("first_publish_year__lte", "lte")):
+            if params.get(name, "") != "":
+                year = parse_int_param(request, name, 0, YEAR_MIN, YEAR_MAX)
+                self.columns.append(("first_publish_year", lookup, year))
+        if since := params.get("updated_since", "").strip():
+            self.columns.append(("updated_at", "gte", parse_since(since)))
+
+    def count(self) -> int:
+        if not (self.columns or self.links):
+            return CatalogStats.of(self.tenant).books
+        if not self.columns and len(self.links) == 1:
+            rows, repeats = self.links[0]
+            book_ids = rows.values("book_id")
+            return (book_ids.distinct() if repeats else book_ids).count()
+        return self.apply(Book.objects.for_tenant(self.tenant), small=True).count()
+
+    def apply(self, books: QuerySet, *, small: bool) -> QuerySet:
+        for column, lookup, value in self.columns:
+            if small:
+                books = books.filter(**{f"{column}__{lookup}": value})
+            else:
+                # As an expression, so no index on the column is used: a large selection is read
+                # by walking the ordering's index (it fills a page quickly), not by collecting
+                # thousands of matches through the column's index and sorting them.
+                alias = f"_{column}"
+                books = books.alias(**{alias: Coalesce(column, column)}).filter(
+                    **{f"{alias}__{lookup}": value}
+                )
+        for rows, _ in self.links:
+            if small:
+                books = books.filter(id__in=rows.values("book_id"))
+            else:
+                books = books.filter(Exists(rows.filter(book_id=OuterRef("pk"))))
+        return books
+
+
+def filter_books(request, books: QuerySet) -> QuerySet:
     """The list filters of API.md; a malformed value is a 400 naming it."""
-    params = request.query_params
-    tenant = request.tenant
-    if author := text_param(request, "author"):
-        match = AUTHOR_KEY.match(author)
-        authors = Author.objects.for_tenant(tenant)
-        # A key matches exactly; a name matches any part of the name, ignoring case and accents.
-        authors = (
-            authors.filter(open_library_key=f"/authors/{match.group(1)}")
-            if match
-            else authors.filter(name_folded__contains=fold(author))
-        )
-        books = books.filter(
-            id__in=BookAuthor.objects.for_tenant(tenant).filter(author__in=authors).values("book_id")
-        )
-    for kind in (BookFacet.Kind.SUBJECT, BookFacet.Kind.LANGUAGE):
-        if value := text_param(request, kind):
-            # Facets hold the first 200 characters of a value (catalog.services.facet_rows).
-            facets = BookFacet.objects.for_tenant(tenant).filter(kind=kind, value=fold(value)[:200])
-            books = books.filter(id__in=facets.values("book_id"))
-    for name, lookup in (("first_publish_year__gte", "gte"), ("first_publish_year__lte", "lte")):
-        if params.get(name, "") != "":
-            year = parse_int_param(request, name, 0, YEAR_MIN, YEAR_MAX)
-            books = books.filter(**{f"first_publish_year__{lookup}": year})
-    if since := params.get("updated_since", "").strip():
-        books = books.filter(updated_at__gte=parse_since(since))
-    return books
+    return BookSelection(request).apply(books, small=True)
 
 
 def text_param(request, name: str) -> str:
@@ -144,10 +192,10 @@ class BookListView(TenantScopedMixin, generics.GenericAPIView):
     @extend_schema(parameters=LIST_PARAMETERS, responses=BookSummarySerializer(many=True), tags=["catalog"])
     def get(self, request, slug: str):
         ordering = ordering_of(request)
-        filtered = any(request.query_params.get(name, "").strip() for name, _, _ in FILTER_FIELDS)
-        # Unfiltered, the library's book count is kept by triggers: no count of 100,000 rows.
-        total = None if filtered else CatalogStats.of(request.tenant).books
-        page = BookPage(request, self.filter_queryset(self.get_queryset()), ordering, total=total)
+        selection = BookSelection(request)
+        total = selection.count()
+        books = selection.apply(self.get_queryset(), small=total <= BookSelection.SMALL)
+        page = BookPage(request, books, ordering, total=total)
         return page.response(BookSummarySerializer(page.items, many=True).data)
 
     def get_paginated_response_schema(self, schema):  # for the OpenAPI envelope
