@@ -13,8 +13,8 @@ what the ORM path (catalog.services.upsert_book) writes: tests/catalog/test_seed
 row by row, on SQLite and on PostgreSQL.
 
 SQLite: a generator thread makes the next batch in an in-memory database of its own while the
-current one is written; the FTS5 index is filled with one INSERT per batch while the per-row
-insert trigger is dropped — dropped and re-created (from the migration's own SQL) inside each
+current one is written; the FTS5 index and the library counts (CatalogStats) are filled with
+one INSERT per batch while their per-row insert triggers are dropped — dropped and re-created (from the migration's own SQL) inside each
 batch's transaction, so no other connection ever sees it missing and a failed batch rolls back
 to it; a checkpointer thread copies the WAL into the database file meanwhile. PostgreSQL: worker
 connections write batches side by side; the search_vector trigger stays on.
@@ -46,6 +46,7 @@ from catalog.models import CONTENT_FIELDS, Author, BookFacet, BookVersion, fold,
 from tenants.models import Tenant
 
 _search_index = importlib.import_module("catalog.migrations.0004_search_per_library")
+_catalog_stats = importlib.import_module("catalog.migrations.0005_catalog_stats")
 
 WORDS = [
     "history",
@@ -1072,7 +1073,8 @@ class _Plan:
         """Write the batch in source.olcs_seed_b/_v to the catalog (inside the caller's transaction).
 
         `base`: on SQLite the id before the batch's first book (book n gets base + n).
-        `fts`: fill the FTS5 table here, the per-row insert trigger dropped meanwhile.
+        `fts`: fill the FTS5 table and the library counts here, their per-row insert triggers
+        dropped meanwhile.
         `immediate`: PostgreSQL foreign keys to check row by row rather than at commit.
         """
         d = self.d
@@ -1113,6 +1115,7 @@ class _Plan:
         }
         if fts:
             execute("DROP TRIGGER catalog_book_fts_insert")
+            execute("DROP TRIGGER catalog_stats_insert")
         execute(
             f"INSERT INTO catalog_book ({', '.join(values)}) SELECT {', '.join(values.values())} "
             f"FROM {source}olcs_seed_b b JOIN {source}olcs_seed_v v ON v.k = b.n * 4 + b.nv"
@@ -1133,6 +1136,13 @@ class _Plan:
                 f"SELECT {book_id('b')}, {words} FROM {source}olcs_seed_b b"
             )
             execute(_fts_insert_trigger())
+            # What catalog_stats_insert does row by row, once per library for the batch.
+            execute(
+                "INSERT INTO catalog_catalogstats (tenant_id, books, generation) "
+                f"SELECT tenant_id, count(*), 1 FROM {source}olcs_seed_b WHERE true GROUP BY tenant_id "
+                "ON CONFLICT (tenant_id) DO UPDATE SET books = books + excluded.books, generation = generation + 1"
+            )
+            execute(_sqlite_trigger(_catalog_stats, "catalog_stats_insert"))
         execute(
             "INSERT INTO catalog_bookversion (tenant_id, book_id, version, snapshot, changed_fields, "
             "content_hash, source, job_id, created_at) "
@@ -1539,7 +1549,12 @@ class _Checkpointer:
 
 def _fts_insert_trigger() -> str:
     """The migration's own CREATE TRIGGER statement for the FTS insert trigger."""
-    statements = [s for s in _search_index.SQLITE_FORWARD if "CREATE TRIGGER catalog_book_fts_insert" in s]
+    return _sqlite_trigger(_search_index, "catalog_book_fts_insert")
+
+
+def _sqlite_trigger(migration, name: str) -> str:
+    """A migration's own CREATE TRIGGER statement for a SQLite trigger."""
+    statements = [s for s in migration.SQLITE_FORWARD if f"CREATE TRIGGER {name} " in s]
     if len(statements) != 1:
-        raise RuntimeError("catalog/migrations/0004_search_per_library has no single FTS insert trigger")
+        raise RuntimeError(f"{migration.__name__} has no single trigger {name}")
     return statements[0]
