@@ -120,8 +120,10 @@ class BookSelection:
                 books = books.alias(**{alias: Coalesce(column, column)}).filter(
                     **{f"{alias}__{lookup}": value}
                 )
-        for rows, _ in self.links:
-            if small:
+        for rows, repeats in self.links:
+            # A name matches many authors: checking a book against all of them (EXISTS) costs
+            # one probe per author, while their books' ids make one list, probed once.
+            if small or repeats:
                 books = books.filter(id__in=rows.values("book_id"))
             else:
                 books = books.filter(Exists(rows.filter(book_id=OuterRef("pk"))))
