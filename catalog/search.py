@@ -160,16 +160,20 @@ class _Engine:
     def newest_first(self) -> str:
         return f"{self.id_column} DESC"
 
+    def count_tiers(self, cursor, tiers: list[_Tier]) -> None:
+        """Each tier's size, in one query."""
+        counts = ", ".join(
+            f"(SELECT count(*) FROM {self.table} WHERE {tier.condition})"  # noqa: S608 - constants only
+            for tier in tiers
+        )
+        cursor.execute(f"SELECT {counts}", [param for tier in tiers for param in tier.params])
+        for tier, size in zip(tiers, cursor.fetchone(), strict=True):
+            tier.size = size
+
     def page(self, limit: int, offset: int) -> tuple[list[int], int]:
         tiers = self.tiers()
         with connection.cursor() as cursor:
-            counts = ", ".join(
-                f"(SELECT count(*) FROM {self.table} WHERE {tier.condition})"  # noqa: S608 - constants only
-                for tier in tiers
-            )
-            cursor.execute(f"SELECT {counts}", [param for tier in tiers for param in tier.params])
-            for tier, size in zip(tiers, cursor.fetchone(), strict=True):
-                tier.size = size
+            self.count_tiers(cursor, tiers)
             ids: list[int] = []
             skip = offset
             for tier in tiers:
@@ -237,6 +241,26 @@ class _PostgreSQL(_Engine):
 
     def rank_order(self) -> tuple[str, list]:
         return f"ts_rank(search_vector, {self.QUERY}) DESC, id", [self.tenant_id, self.tsquery("")]
+
+    def count_tiers(self, cursor, tiers: list[_Tier]) -> None:
+        # One pass over the matches, each tested against the narrower queries in memory: a
+        # count per tier would read every match's row (and its vector) again.
+        match = f"search_vector @@ {self.QUERY}"
+        cursor.execute(
+            f"SELECT count(*) FILTER (WHERE {match}), count(*) FILTER (WHERE {match}), count(*) "  # noqa: S608 - constants only
+            f"FROM {self.table} WHERE {match}",
+            [
+                self.tenant_id,
+                self.tsquery("A"),
+                self.tenant_id,
+                self.tsquery("AB"),
+                self.tenant_id,
+                self.tsquery(""),
+            ],
+        )
+        in_title, in_names, everywhere = cursor.fetchone()
+        for tier, size in zip(tiers, (in_title, in_names - in_title, everywhere - in_names), strict=True):
+            tier.size = size
 
     def tiers(self) -> list[_Tier]:
         match = f"search_vector @@ {self.QUERY}"
