@@ -145,8 +145,9 @@ else:
     # Web requests read a page of rows: starting parallel workers costs more (about 5 ms) than
     # they save. DB_PARALLEL_WORKERS_PER_GATHER gives PostgreSQL its own choice back.
     parallel_workers = env_int("DB_PARALLEL_WORKERS_PER_GATHER", 0)
-    DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
-        f"-c max_parallel_workers_per_gather={parallel_workers}"
+    pg_options = DATABASES["default"].setdefault("OPTIONS", {})
+    pg_options["options"] = (
+        f"-c max_parallel_workers_per_gather={parallel_workers} {pg_options.get('options', '')}"
     )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
