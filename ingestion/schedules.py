@@ -33,6 +33,14 @@ SCHEDULES: list[dict] = [
         "schedule_type": MINUTES,
         "minutes": 5,
     },
+    {
+        # Sends again submissions whose task was lost or whose worker died, and retries those
+        # that Open Library failed once their backoff is over (patrons.services).
+        "name": "recover-stalled-submissions",
+        "func": "patrons.tasks.recover_stalled_submissions",
+        "schedule_type": MINUTES,
+        "minutes": 1,
+    },
 ]
 
 

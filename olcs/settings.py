@@ -53,6 +53,42 @@ DEV_HMAC_SECRET_KEY = "olcs-development-only-hmac-key-do-not-use"  # noqa: S105
 SECRET_KEY = os.environ.get("SECRET_KEY") or DEV_SECRET_KEY
 HMAC_SECRET_KEY = os.environ.get("HMAC_SECRET_KEY") or DEV_HMAC_SECRET_KEY
 
+
+def parse_hmac_keys(value: str) -> dict[int, str]:
+    """HMAC_SECRET_KEYS: comma-separated `version:key` pairs, e.g. `1:<old key>,2:<new key>`.
+
+    Versions are whole numbers from 1; the highest is the key new hashes use (docs/privacy.md).
+    Error messages name versions and positions, never keys.
+    """
+    keys: dict[int, str] = {}
+    for position, entry in enumerate(value.split(","), start=1):
+        version, sep, key = entry.strip().partition(":")
+        version, key = version.strip(), key.strip()
+        if not (sep and key and version.isascii() and version.isdigit() and int(version) >= 1):
+            raise ImproperlyConfigured(
+                f"HMAC_SECRET_KEYS: entry {position} is not a version:key pair such as 2:<random key>."
+            )
+        if int(version) in keys:
+            raise ImproperlyConfigured(f"HMAC_SECRET_KEYS: version {int(version)} appears twice.")
+        keys[int(version)] = key
+    return keys
+
+
+# The key ring of patrons' keyed hashes, {version: key}. Without HMAC_SECRET_KEYS it is
+# HMAC_SECRET_KEY as version 1; with it, HMAC_SECRET_KEY becomes the ring's newest key.
+_hmac_keys_from_env = bool(os.environ.get("HMAC_SECRET_KEYS", "").strip())
+if _hmac_keys_from_env:
+    HMAC_SECRET_KEYS = parse_hmac_keys(os.environ["HMAC_SECRET_KEYS"])
+    if os.environ.get("HMAC_SECRET_KEY") and HMAC_SECRET_KEY not in HMAC_SECRET_KEYS.values():
+        # Patrons hashed under a key missing from the ring could never be found again.
+        raise ImproperlyConfigured(
+            "HMAC_SECRET_KEY is not one of the HMAC_SECRET_KEYS: add it to the ring with its version, "
+            "or unset HMAC_SECRET_KEY."
+        )
+    HMAC_SECRET_KEY = HMAC_SECRET_KEYS[max(HMAC_SECRET_KEYS)]
+else:
+    HMAC_SECRET_KEYS = {1: HMAC_SECRET_KEY}
+
 # Only the test runner itself is exempt: an env var (TESTING) must never disable this guard.
 if not DEBUG and "pytest" not in sys.modules:
     # Refuse to run a production process on a key anyone can read in this repository.
@@ -60,6 +96,12 @@ if not DEBUG and "pytest" not in sys.modules:
         raise ImproperlyConfigured(
             "SECRET_KEY must be set to a random value of at least 50 characters when DEBUG is false."
         )
+    for _version, _key in sorted(HMAC_SECRET_KEYS.items()):
+        if _hmac_keys_from_env and (_key == DEV_HMAC_SECRET_KEY or len(_key) < 32):
+            raise ImproperlyConfigured(
+                f"HMAC_SECRET_KEYS: the key of version {_version} must be a random value of at least "
+                "32 characters when DEBUG is false."
+            )
     if HMAC_SECRET_KEY == DEV_HMAC_SECRET_KEY or len(HMAC_SECRET_KEY) < 32:
         raise ImproperlyConfigured(
             "HMAC_SECRET_KEY must be set to a random value of at least 32 characters when DEBUG is false."

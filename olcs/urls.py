@@ -28,6 +28,7 @@ urlpatterns = [
     re_path(r"", include("tenants.urls")),
     re_path(r"", include("ingestion.urls")),
     re_path(r"", include("catalog.urls")),
+    re_path(r"", include("patrons.urls")),
     # Last: anything unmatched is the contract's JSON 404, in development (DEBUG) too.
     re_path(r"", page_not_found),
 ]
