@@ -23,6 +23,7 @@ from ingestion.serializers import (
 from tenants.api import EnvelopePagination, TenantScopedMixin, is_object_id
 from tenants.http import Conflict
 from tenants.models import Scope
+from tenants.ratelimit import take_ingestion_slots
 from tenants.schema import ErrorSerializer
 
 JOB_NOT_FOUND = "Ingestion job not found"
@@ -33,7 +34,9 @@ def job_location(request, job: IngestionJob) -> str:
 
 
 def _create_jobs(request, validated: list[dict]) -> list[IngestionJob]:
-    with transaction.atomic():
+    # The jobs and their ingestion slots commit together: a batch that does not fit is a 429
+    # that creates nothing.
+    with transaction.atomic(), take_ingestion_slots(tenant=request.tenant, count=len(validated)):
         return [
             services.create_job(
                 tenant=request.tenant,
@@ -148,7 +151,7 @@ class JobRetryView(JobScopedMixin, APIView):
     def post(self, request, slug: str, job_id: str):
         job = self.get_job()
         try:
-            with transaction.atomic():
+            with transaction.atomic(), take_ingestion_slots(tenant=request.tenant, count=1):
                 retry = services.retry_job(job=job)
         except services.NothingToRetry as exc:
             raise Conflict(str(exc), code="nothing_to_retry") from None
@@ -202,7 +205,8 @@ class ResyncView(TenantScopedMixin, APIView):
     )
     def post(self, request, slug: str):
         try:
-            job = services.start_resync(tenant=request.tenant)
+            with transaction.atomic(), take_ingestion_slots(tenant=request.tenant, count=1):
+                job = services.start_resync(tenant=request.tenant)
         except services.ResyncInProgress as exc:
             raise Conflict(str(exc), code="resync_in_progress") from None
         response = Response(IngestionJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)

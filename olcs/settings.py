@@ -308,6 +308,22 @@ API_RATE_LIMIT_REQUESTS = env_int("API_RATE_LIMIT_REQUESTS", 60)
 API_RATE_LIMIT_WINDOW_SECONDS = env_int("API_RATE_LIMIT_WINDOW_SECONDS", 60)
 INGESTION_RATE_LIMIT_REQUESTS = env_int("INGESTION_RATE_LIMIT_REQUESTS", 10)
 INGESTION_RATE_LIMIT_WINDOW_SECONDS = env_int("INGESTION_RATE_LIMIT_WINDOW_SECONDS", 3600)
+for _name in (
+    "API_RATE_LIMIT_REQUESTS",
+    "API_RATE_LIMIT_WINDOW_SECONDS",
+    "INGESTION_RATE_LIMIT_REQUESTS",
+    "INGESTION_RATE_LIMIT_WINDOW_SECONDS",
+):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1, got {globals()[_name]}")
+# "sliding": an exact sliding log, never more than the limit in any span of one window;
+# "fixed": windows aligned to multiples of the window length (docs/ratelimits.md).
+RATE_LIMIT_STRATEGY = os.environ.get("RATE_LIMIT_STRATEGY", "").strip().lower() or "sliding"
+if RATE_LIMIT_STRATEGY not in ("sliding", "fixed"):
+    raise ImproperlyConfigured(f"RATE_LIMIT_STRATEGY must be sliding or fixed, got {RATE_LIMIT_STRATEGY!r}")
+# Socket timeouts of the limiter's Redis calls: a Redis that does not answer costs a request
+# at most about this long before the limiter fails open.
+RATE_LIMIT_REDIS_TIMEOUT_SECONDS = env_float("RATE_LIMIT_REDIS_TIMEOUT_SECONDS", 0.25)
 RE_SYNC_INTERVAL_HOURS = env_int("RE_SYNC_INTERVAL_HOURS", 24)
 INGESTION_DEFAULT_LIMIT = 50
 INGESTION_MAX_LIMIT = 1000

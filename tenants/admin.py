@@ -237,13 +237,20 @@ class TenantAdmin(TenantScopedAdmin):
     """Libraries: superusers manage all; members see their own and library admins rename them.
 
     Creating a library goes through `create_tenant`, which also issues its first key; the
-    key is shown once, like a key added by hand.
+    key is shown once, like a key added by hand. A library's own rate limits are set by
+    superusers only, on an existing library; its members see them read-only.
     """
 
     edit_roles = (Role.ADMIN,)
     list_display = ("name", "slug", "created_at")
     search_fields = ("name", "slug")
     ordering = ("slug",)
+    rate_limit_fields = (
+        "api_rate_limit_requests",
+        "api_rate_limit_window_seconds",
+        "ingestion_rate_limit_requests",
+        "ingestion_rate_limit_window_seconds",
+    )
 
     # The row is the tenant itself.
     def tenant_id_of(self, obj: Model) -> int | None:
@@ -263,8 +270,25 @@ class TenantAdmin(TenantScopedAdmin):
             return ()
         if request.user.is_superuser:
             return ("created_at",)
-        # The slug is the library's address in every API URL.
-        return ("slug", "created_at")
+        # The slug is the library's address in every API URL; rate limits are the operator's.
+        return ("slug", "created_at", *self.rate_limit_fields)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Model | None = None) -> list:
+        fields = [name for name in self.get_fields(request, obj) if name not in self.rate_limit_fields]
+        if obj is None:
+            # create_tenant makes the library with the deployment's limits.
+            return [(None, {"fields": fields})]
+        return [
+            (None, {"fields": fields}),
+            (
+                "Rate limits",
+                {
+                    "fields": self.rate_limit_fields,
+                    "description": "Empty fields use the deployment's defaults "
+                    "(API_RATE_LIMIT_* and INGESTION_RATE_LIMIT_*). Only superusers change them.",
+                },
+            ),
+        ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.is_active and request.user.is_staff and request.user.is_superuser)

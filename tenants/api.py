@@ -1,4 +1,4 @@
-"""Building blocks every tenant-scoped API view uses: tenant resolution, scopes, lists."""
+"""Building blocks every tenant-scoped API view uses: tenant resolution, rate limit, scopes, lists."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 
+from tenants import ratelimit
 from tenants.access import resolve_tenant
+from tenants.http import RateLimited
+from tenants.models import RateLimitBucket
 
 
 class OpaqueIdField(serializers.CharField):
@@ -24,24 +27,46 @@ class OpaqueIdField(serializers.CharField):
 
 
 class TenantScopedMixin:
-    """Resolves `request.tenant` from the URL's slug and the caller, then checks the scope.
+    """Resolves `request.tenant` from the URL's slug and the caller, counts the request against
+    the library's API rate limit, then checks the scope.
 
     Order of answers: no or bad credentials → 401; a library that is not the caller's (or
-    does not exist) → 404 "Tenant not found"; the caller's scopes are too small → 403.
-    `required_scopes` maps an HTTP method to the scope it needs.
+    does not exist) → 404 "Tenant not found"; over the rate limit → 429; the caller's scopes
+    are too small → 403. `required_scopes` maps an HTTP method to the scope it needs.
+    Every answer after the tenant is known, errors included, carries the X-RateLimit headers.
     """
 
     required_scopes: dict[str, str] = {}
+    # False for the rate-limits report: it shows the library's usage without adding to it.
+    counts_against_rate_limit = True
+    rate_limit_usage: ratelimit.Usage | None = None
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         tenant, scopes = resolve_tenant(request, kwargs.get("slug"))
         request.tenant = tenant
         request._request.tenant = tenant  # for the access log
+        self.check_rate_limit(tenant)
         method = "GET" if request.method == "HEAD" else request.method
         needed = self.required_scopes.get(method)
         if needed and needed not in scopes:
             raise PermissionDenied(f"This request needs the '{needed}' scope.", code="insufficient_scope")
+
+    def check_rate_limit(self, tenant) -> None:
+        if self.counts_against_rate_limit:
+            usage = ratelimit.take_slots(tenant=tenant, bucket=RateLimitBucket.API)
+        else:
+            usage = ratelimit.read_usage(tenant=tenant, bucket=RateLimitBucket.API)
+        self.rate_limit_usage = usage
+        if usage is not None and not usage.allowed:
+            raise RateLimited(wait=usage.retry_after_seconds)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if self.rate_limit_usage is not None:
+            for name, value in self.rate_limit_usage.headers().items():
+                response[name] = value
+        return response
 
 
 def is_object_id(value: str) -> bool:

@@ -46,6 +46,22 @@ class ServiceUnavailable(exceptions.APIException):
     default_code = "service_unavailable"
 
 
+class RateLimited(exceptions.APIException):
+    """429: the library used up one of its rate limits (tenants/ratelimit.py).
+
+    `wait` (whole seconds, at least 1) leaves as `Retry-After`: DRF's handler sends the `wait`
+    of any APIException. Not DRF's `Throttled`, which would append its own sentence to the detail.
+    """
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_detail = "Rate limit exceeded"
+    default_code = "rate_limited"
+
+    def __init__(self, *, wait: int) -> None:
+        super().__init__()
+        self.wait = max(1, wait)
+
+
 def error_body(detail: str, code: str, errors: dict | None = None) -> dict:
     body: dict[str, object] = {"detail": detail, "code": code}
     if errors is not None:

@@ -7,7 +7,7 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.validators import RegexValidator
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -47,6 +47,32 @@ class Tenant(models.Model):
     resync_interval_hours = models.PositiveIntegerField(
         null=True, blank=True, help_text="Empty: the deployment's RE_SYNC_INTERVAL_HOURS."
     )
+    # The library's own rate limits (tenants/ratelimit.py); empty: the deployment's defaults.
+    # Superusers set them in the admin; librarians see them.
+    api_rate_limit_requests = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="API requests per window. Empty: the deployment's API_RATE_LIMIT_REQUESTS.",
+    )
+    api_rate_limit_window_seconds = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Empty: the deployment's API_RATE_LIMIT_WINDOW_SECONDS.",
+    )
+    ingestion_rate_limit_requests = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Ingestion jobs per window. Empty: the deployment's INGESTION_RATE_LIMIT_REQUESTS.",
+    )
+    ingestion_rate_limit_window_seconds = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Empty: the deployment's INGESTION_RATE_LIMIT_WINDOW_SECONDS.",
+    )
 
     class Meta:
         ordering = ["slug"]
@@ -54,6 +80,18 @@ class Tenant(models.Model):
         verbose_name_plural = "libraries"
         constraints = [
             models.CheckConstraint(condition=Q(slug__regex=SLUG_PATTERN), name="tenant_slug_format"),
+            *(
+                models.CheckConstraint(
+                    condition=Q(**{f"{name}__isnull": True}) | Q(**{f"{name}__gte": 1}),
+                    name=f"tenant_{name}_positive",
+                )
+                for name in (
+                    "api_rate_limit_requests",
+                    "api_rate_limit_window_seconds",
+                    "ingestion_rate_limit_requests",
+                    "ingestion_rate_limit_window_seconds",
+                )
+            ),
         ]
 
     def __str__(self) -> str:
@@ -188,3 +226,62 @@ class Membership(models.Model):
         if self.role == self.Role.ADMIN:
             return ALL_SCOPES
         return ALL_SCOPES - {Scope.KEYS_ADMIN}
+
+
+# --- Rate limits (tenants/ratelimit.py) -------------------------------------------------------
+
+
+class RateLimitBucket(models.TextChoices):
+    API = "api", "API requests"
+    INGESTION = "ingestion", "Ingestion jobs"
+
+
+class RateLimitCounter(models.Model):
+    """One library's counter for one limit, in the database store.
+
+    With the fixed-window strategy it is the count itself (`used` in the window starting at
+    `window_start_us`), taken with one upsert. With the sliding log it is the row a decision
+    locks (PostgreSQL), so that two requests of one library never count the log at once.
+    Times are Unix microseconds: exact integer arithmetic, the same unit as the Redis store.
+    """
+
+    # Indexed by the (tenant, bucket, ...) index below, not by one of its own.
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    bucket = models.CharField(max_length=20, choices=RateLimitBucket.choices)
+    window_start_us = models.BigIntegerField(default=0)
+    used = models.PositiveIntegerField(default=0)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "bucket"], name="ratelimitcounter_tenant_bucket_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}/{self.bucket}: {self.used} since {self.window_start_us}"
+
+
+class RateLimitHit(models.Model):
+    """One admitted request (a batch: `weight` jobs) in a library's sliding log, database store.
+
+    A decision deletes the library's hits older than the window before counting, so a bucket
+    never holds more than its limit's worth of rows.
+    """
+
+    # Indexed by the (tenant, bucket, ...) index below, not by one of its own.
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    bucket = models.CharField(max_length=20, choices=RateLimitBucket.choices)
+    at_us = models.BigIntegerField(help_text="Unix time in microseconds.")
+    weight = models.PositiveIntegerField(default=1)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "bucket", "at_us"], name="ratelimithit_tenant_bucket_at")]
+        constraints = [
+            models.CheckConstraint(condition=Q(weight__gte=1), name="ratelimithit_weight_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}/{self.bucket} at {self.at_us}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
@@ -23,7 +24,39 @@ ValidationErrorSerializer = inline_serializer(
 )
 
 
+RATE_LIMIT_HEADERS = {
+    "X-RateLimit-Limit": "The library's API requests per window.",
+    "X-RateLimit-Remaining": "API requests left in the current window.",
+    "X-RateLimit-Reset": "Seconds until a used request slot frees up (0 to the window length).",
+}
+
+
 class OlcsAutoSchema(AutoSchema):
+    def _is_tenant_scoped(self) -> bool:
+        return isinstance(self.view, TenantScopedMixin)
+
+    def _get_response_headers_for_code(self, status_code, direction="response"):
+        headers = super()._get_response_headers_for_code(status_code, direction)
+        # Tenant-scoped answers carry the rate limit headers once the library is known: not on
+        # 401, nor on the 404 "Tenant not found", nor when limiting is off.
+        if self._is_tenant_scoped() and str(status_code) != "401":
+            for name, description in RATE_LIMIT_HEADERS.items():
+                headers.setdefault(name, self._header_component(name, description, minimum=0))
+        if str(status_code) == "429":
+            headers["Retry-After"] = self._header_component(
+                "Retry-After", "Whole seconds until the request would be allowed.", minimum=1, required=True
+            )
+        return headers
+
+    def _header_component(self, name: str, description: str, *, minimum: int, required: bool = False) -> dict:
+        """A header defined once under components/headers and referenced from each response."""
+        schema = {"schema": {"type": "integer", "minimum": minimum}, "description": description}
+        if required:
+            schema["required"] = True
+        component = ResolvedComponent(name=name, type=ResolvedComponent.HEADER, object=name, schema=schema)
+        self.registry.register_on_missing(component)
+        return component.ref
+
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
         if direction != "response":
@@ -36,8 +69,10 @@ class OlcsAutoSchema(AutoSchema):
         if not public:
             errors["401"] = ErrorSerializer
             errors["403"] = ErrorSerializer
-            if isinstance(self.view, TenantScopedMixin):
+            if self._is_tenant_scoped():
                 errors["404"] = ErrorSerializer
+                if self.view.counts_against_rate_limit:
+                    errors["429"] = ErrorSerializer
         if has_body:
             errors["413"] = ErrorSerializer
             errors["415"] = ErrorSerializer

@@ -63,3 +63,25 @@ class ApiKeyCreateSerializer(serializers.Serializer):
         if value is not None and value <= timezone.now():
             raise serializers.ValidationError("Must be in the future.")
         return value
+
+
+class RateLimitUsageSerializer(serializers.Serializer):
+    """One limit of a library as it stands (tenants.ratelimit.Usage)."""
+
+    limit = serializers.IntegerField(read_only=True, help_text="Requests (or jobs) allowed per window.")
+    window_seconds = serializers.IntegerField(read_only=True)
+    used = serializers.IntegerField(read_only=True, help_text="Used in the current window.")
+    remaining = serializers.IntegerField(read_only=True)
+    window_start = serializers.DateTimeField(
+        read_only=True,
+        help_text="Start of the window counted now: the fixed window's start, or for the sliding "
+        "window one window length ago.",
+    )
+    window_end = serializers.DateTimeField(
+        read_only=True, help_text="End of the fixed window; for the sliding window, now."
+    )
+
+
+class RateLimitsSerializer(serializers.Serializer):
+    api = RateLimitUsageSerializer(read_only=True, help_text="Tenant-scoped API requests.")
+    ingestion = RateLimitUsageSerializer(read_only=True, help_text="Ingestion jobs created.")

@@ -15,4 +15,5 @@ urlpatterns = [
     route(rf"tenants/{SLUG}", views.TenantDetailView.as_view(), "tenant-detail"),
     route(rf"tenants/{SLUG}/api-keys", views.ApiKeyListView.as_view(), "api-key-list"),
     route(rf"tenants/{SLUG}/api-keys/(?P<key_id>[^/]+)", views.ApiKeyDetailView.as_view(), "api-key-detail"),
+    route(rf"tenants/{SLUG}/rate-limits", views.RateLimitsView.as_view(), "rate-limits"),
 ]

@@ -1,4 +1,4 @@
-"""Service endpoints (/, /health), libraries and their API keys."""
+"""Service endpoints (/, /health), libraries, their API keys and their rate limits."""
 
 from __future__ import annotations
 
@@ -17,16 +17,17 @@ from rest_framework.views import APIView
 
 import olcs
 from ingestion.services import worker_state
-from tenants import services
+from tenants import ratelimit, services
 from tenants.access import is_platform, visible_tenants
 from tenants.api import EnvelopePagination, TenantScopedMixin, is_object_id
-from tenants.http import Conflict
+from tenants.http import Conflict, ServiceUnavailable
 from tenants.models import ApiKey, Scope
 from tenants.schema import ErrorSerializer
 from tenants.serializers import (
     ApiKeyCreatedSerializer,
     ApiKeyCreateSerializer,
     ApiKeySerializer,
+    RateLimitsSerializer,
     TenantCreatedSerializer,
     TenantCreateSerializer,
     TenantSerializer,
@@ -218,3 +219,25 @@ class ApiKeyDetailView(TenantScopedMixin, APIView):
     def delete(self, request, slug: str, key_id: str):
         services.revoke_api_key(api_key=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RateLimitsView(TenantScopedMixin, APIView):
+    """What the library has used of its API and ingestion limits.
+
+    Any key of the library may ask (no scope needed), and asking is free: it does not count
+    against the API limit, though it carries the X-RateLimit headers like every answer.
+    """
+
+    counts_against_rate_limit = False
+
+    @extend_schema(responses={200: RateLimitsSerializer, 503: ErrorSerializer}, tags=["tenants"])
+    def get(self, request, slug: str):
+        try:
+            report = ratelimit.report_usage(tenant=request.tenant)
+        except ratelimit.StoreUnavailable:
+            raise ServiceUnavailable(
+                "The rate limit store is unavailable. Try again later.", code="service_unavailable"
+            ) from None
+        response = Response(RateLimitsSerializer(report).data)
+        response["Cache-Control"] = "no-store"
+        return response

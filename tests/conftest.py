@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from dataclasses import dataclass
 
 import pytest
@@ -102,3 +104,55 @@ def run_on_commit(django_capture_on_commit_callbacks):
         return result, callbacks
 
     return run
+
+
+# --- Rate limits ----------------------------------------------------------------------------------
+
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
+
+
+@pytest.fixture(autouse=True)
+def rate_limits_off(settings) -> None:
+    """Tests make many requests per library: limiting is off unless a test asks for `rate_limits`.
+
+    (Under pytest RATE_LIMIT_ENABLED is otherwise true: only the TESTING variable turns it off.)
+    """
+    settings.RATE_LIMIT_ENABLED = False
+
+
+@dataclass
+class RateLimitClock:
+    """The rate limiter's clock, moved by hand; `store` names the store under test."""
+
+    now: float
+    store: str
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture(params=["database", "redis"])
+def rate_limits(request, settings, monkeypatch) -> RateLimitClock:
+    """Rate limiting on, on a clock the test moves, against each store in turn.
+
+    The clock starts on a multiple of every window length the tests use (fixed windows start
+    there). Redis runs only when TEST_REDIS_URL is set (CI sets it), under keys of this test's own.
+    """
+    from tenants import ratelimit
+
+    if request.param == "redis":
+        if not TEST_REDIS_URL:
+            pytest.skip("set TEST_REDIS_URL to run against Redis")
+        store = ratelimit.RedisStore(url=TEST_REDIS_URL, prefix=f"olcs-test:{uuid.uuid4().hex}")
+        monkeypatch.setattr(ratelimit, "default_store", lambda: store)
+        request.addfinalizer(
+            lambda: [store.client.delete(key) for key in store.client.scan_iter(f"{store.prefix}:*")]
+        )
+    settings.RATE_LIMIT_ENABLED = True
+    settings.RATE_LIMIT_STRATEGY = "sliding"
+    clock = RateLimitClock(now=1_800_000_000.0, store=request.param)
+    monkeypatch.setattr(ratelimit, "clock", clock)
+    return clock
