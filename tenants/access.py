@@ -75,7 +75,11 @@ def resolve_tenant(request, slug: str) -> tuple[Tenant, frozenset[str]]:
     An unknown slug and another library's slug give the same 404, so a key cannot
     probe which libraries exist.
     """
-    tenant = Tenant.objects.filter(slug=slug).first() if isinstance(slug, str) else None
+    key = request.auth if isinstance(request.auth, ApiKey) else None
+    if key is not None and key.tenant is not None and key.tenant.slug == slug:
+        tenant = key.tenant  # loaded with the key: no second query for the usual case
+    else:
+        tenant = Tenant.objects.filter(slug=slug).first() if isinstance(slug, str) else None
     scopes = scopes_for(request, tenant) if tenant is not None else None
     if scopes is None:
         raise NotFound(TENANT_NOT_FOUND)

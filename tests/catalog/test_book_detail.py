@@ -197,8 +197,8 @@ def test_another_librarys_book_is_404_book_not_found(client_a, client_b, library
     assert client_b.get(book_url(theirs.pk, "bodleian")).status_code == 200
 
 
-# Key, tenant, the book, its versions: however many versions it has.
-DETAIL_QUERIES = 4
+# The key (with its library), the book, its versions: however many versions it has.
+DETAIL_QUERIES = 3
 
 
 @pytest.mark.parametrize("versions", [1, 2, 12])
@@ -423,8 +423,8 @@ def test_diff_matches_the_snapshots(client_a, hobbit):
 
 def test_versions_list_query_count(client_a, hobbit, warm, django_assert_num_queries):
     warm()
-    # Key, tenant, the book, COUNT(*), the page.
-    with django_assert_num_queries(5):
+    # The key (with its library), the book, COUNT(*), the page.
+    with django_assert_num_queries(4):
         response = client_a.get(f"{book_url(hobbit.pk)}/versions/")
 
     assert [item["version"] for item in response.json()["items"]] == [3, 2, 1]
@@ -432,8 +432,8 @@ def test_versions_list_query_count(client_a, hobbit, warm, django_assert_num_que
 
 def test_version_and_diff_query_counts(client_a, hobbit, warm, django_assert_num_queries):
     warm()
-    # Key, tenant, the book, the version(s): one query for both versions of a diff.
-    with django_assert_num_queries(4):
+    # The key (with its library), the book, the version(s): one query for both versions of a diff.
+    with django_assert_num_queries(3):
         assert client_a.get(f"{book_url(hobbit.pk)}/versions/2").status_code == 200
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(3):
         assert diff(client_a, hobbit, 1, 3).status_code == 200

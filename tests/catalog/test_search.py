@@ -554,11 +554,11 @@ def test_search_never_returns_another_librarys_books(client_a, client_b, library
 
 # --- Query count ----------------------------------------------------------------------
 
-# Key, tenant, the catalog generation (the cache key), the sizes of the three ranking tiers,
+# The key (with its library), the catalog generation (the cache key), the sizes of the three ranking tiers,
 # the page's ids (here from one tier), the books of the page. An ISBN is one lookup instead of
 # the sizes and ids.
-SEARCH_QUERIES = 6
-ISBN_SEARCH_QUERIES = 5
+SEARCH_QUERIES = 5
+ISBN_SEARCH_QUERIES = 4
 
 
 @pytest.mark.parametrize(
@@ -579,7 +579,7 @@ def test_search_query_count_of_a_short_page(client_a, catalog, warm, django_asse
 @pytest.mark.parametrize("q", ["nothing matches", "0-306-40615-2"])
 def test_search_query_count_without_a_match(client_a, catalog, warm, django_assert_num_queries, q):
     warm()
-    with django_assert_num_queries(4):  # key, tenant, generation, the sizes (or the ISBN lookup)
+    with django_assert_num_queries(3):  # key, generation, the sizes (or the ISBN lookup)
         assert search(client_a, q).json()["total"] == 0
 
 
@@ -596,7 +596,7 @@ def test_search_query_count_of_a_full_or_later_page(
 
 def test_search_query_count_past_the_end(client_a, sagas, warm, django_assert_num_queries):
     warm()
-    with django_assert_num_queries(4):  # the sizes say the page is empty: no ids, no books
+    with django_assert_num_queries(3):  # the sizes say the page is empty: no ids, no books
         response = search(client_a, "saga", offset=50)
 
     assert response.json()["total"] == 7
@@ -622,7 +622,7 @@ def test_search_query_count_does_not_depend_on_page_size(
 def test_a_repeated_search_is_answered_from_the_cache(client_a, sagas, warm, django_assert_num_queries):
     first = search(client_a, "saga", limit=3)
     warm()
-    with django_assert_num_queries(4):  # key, tenant, generation, the books: no counting or ranking
+    with django_assert_num_queries(3):  # key, generation, the books: no counting or ranking
         again = search(client_a, "saga", limit=3)
 
     assert again.json() == first.json()
@@ -644,7 +644,7 @@ def test_another_librarys_changes_do_not_empty_this_cache(
     search(client_a, "saga")
     make_book(library_b.tenant, "Saga elsewhere")
     warm()
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(3):
         assert search(client_a, "saga").json()["total"] == 7
 
 
