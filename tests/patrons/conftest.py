@@ -8,6 +8,7 @@ import pytest
 from catalog.models import Book
 from catalog.services import upsert_book
 from tenants.models import Tenant
+from tests.catalog.conftest import content
 
 # Real ISBNs with their works (the fake Open Library serves them where a test adds them).
 RINGS_ISBN = "9780618640157"
@@ -25,22 +26,6 @@ def isbn13(n: int, prefix: str = "979") -> str:
     return first_twelve + str((10 - total % 10) % 10)
 
 
-def book_content(title: str, **fields) -> dict:
-    base = {
-        "title": title,
-        "subtitle": None,
-        "description": None,
-        "authors": [],
-        "subjects": [],
-        "languages": ["eng"],
-        "first_publish_year": None,
-        "cover_id": None,
-        "isbns": [],
-        "edition_count": 1,
-    }
-    return {**base, **fields}
-
-
 @pytest.fixture
 def catalog_book():
     """A book in a library's catalog, through the real versioned upsert."""
@@ -49,7 +34,7 @@ def catalog_book():
         book, _ = upsert_book(
             tenant=tenant,
             open_library_key=key,
-            content=book_content(title, isbns=sorted(isbns)),
+            content=content(title, isbns=sorted(isbns)),
             merged_keys=merged_keys,
         )
         return book
