@@ -23,8 +23,8 @@ from django.db import connection
 from ingestion.models import OpenLibraryThrottle
 from ingestion.openlibrary import OpenLibraryClient
 from ingestion.throttle import DatabaseThrottle, RedisThrottle, Unthrottled, default_throttle
+from tests.processes import PROJECT_ROOT, child_env, race_children
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
 ENGINE = settings.DATABASES["default"]["ENGINE"]
 
@@ -151,14 +151,6 @@ SLOTS_EACH = 4
 RPS = 8
 
 
-def child_env(database_url: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
-    for name in ("TESTING", "REDIS_URL", "DB_CONN_MAX_AGE"):
-        env.pop(name, None)
-    env.update(DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="olcs.settings", LOG_LEVEL="WARNING")
-    return env
-
-
 def take_slots_in_processes(
     tmp_path: Path, env: dict[str, str], backend: str, *, prepare: Callable[[], None] = lambda: None
 ) -> list[float]:
@@ -169,26 +161,8 @@ def take_slots_in_processes(
     go = tmp_path / "go"
     name = unique_name()
     command = [sys.executable, "-c", CHILD, backend, name, str(RPS), str(SLOTS_EACH), str(go)]
-    children = [
-        subprocess.Popen(
-            command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        for _ in range(PROCESSES)
-    ]
-    try:
-        prepare()
-        for child in children:
-            ready = child.stdout.readline().strip()
-            assert ready == "ready", child.stderr.read()
-        go.touch()
-        outputs = [child.communicate(timeout=30) for child in children]
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.kill()
-                child.communicate()
-    assert [child.returncode for child in children] == [0] * PROCESSES, [err for _, err in outputs]
-    return sorted(float(line) for out, _ in outputs for line in out.split())
+    outputs = race_children(command, env, count=PROCESSES, go=go, timeout=30, prepare=prepare)
+    return sorted(float(line) for out in outputs for line in out.split())
 
 
 def assert_rate_respected(times: list[float]) -> None:

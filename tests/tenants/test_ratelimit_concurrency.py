@@ -12,7 +12,6 @@ points at a Redis server.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -23,10 +22,10 @@ from django.conf import settings
 from django.db import connection
 
 from tests.conftest import TEST_REDIS_URL
+from tests.processes import PROJECT_ROOT, child_env, race_children
 
 pytestmark = pytest.mark.slow
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ENGINE = settings.DATABASES["default"]["ENGINE"]
 PROCESSES = 4
 THREADS = 4
@@ -118,14 +117,6 @@ print(json.dumps(allowed), flush=True)
 """
 
 
-def child_env(database_url: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
-    for name in ("TESTING", "REDIS_URL", "DB_CONN_MAX_AGE", "SQLITE_BUSY_TIMEOUT_SECONDS"):
-        env.pop(name, None)
-    env.update(DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="olcs.settings", LOG_LEVEL="WARNING")
-    return env
-
-
 def run_child(env: dict[str, str], *args: str) -> str:
     done = subprocess.run(
         [sys.executable, "-c", CHILD, *args],
@@ -154,26 +145,9 @@ def hammer_in_processes(tmp_path: Path, env: dict[str, str], store: str, prefix:
         str(go),
         *(str(n) for n in (THREADS, ATTEMPTS, LIMIT, WINDOW)),
     ]
-    children = [
-        subprocess.Popen(
-            command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        for _ in range(PROCESSES)
-    ]
-    try:
-        for child in children:
-            ready = child.stdout.readline().strip()
-            assert ready == "ready", child.stderr.read()
-        go.touch()
-        outputs = [child.communicate(timeout=120) for child in children]
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.kill()
-                child.communicate()
-    assert [child.returncode for child in children] == [0] * PROCESSES, [err for _, err in outputs]
+    outputs = race_children(command, env, count=PROCESSES, go=go, timeout=120)
     totals = {"api": 0, "ingestion": 0}
-    for out, _ in outputs:
+    for out in outputs:
         for bucket, allowed in json.loads(out).items():
             totals[bucket] += allowed
     return totals
