@@ -152,6 +152,7 @@ class TrackedQuery(models.Model):
 
     class Meta:
         ordering = ["query"]
+        verbose_name_plural = "tracked queries"
         constraints = [
             models.UniqueConstraint(fields=["tenant", "query"], name="trackedquery_uniq"),
             models.UniqueConstraint(fields=["tenant", "id"], name="trackedquery_tenant_id_uniq"),

@@ -10,10 +10,6 @@ from tenants import views as service_views
 from tenants.http import page_not_found
 from tenants.urls import route
 
-admin.site.site_header = "OLCS — library catalog"
-admin.site.site_title = "OLCS"
-admin.site.index_title = "Your library"
-
 urlpatterns = [
     route(r"", service_views.RootView.as_view(), "root"),
     route(r"health", service_views.HealthView.as_view(), "health"),

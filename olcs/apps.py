@@ -1,0 +1,7 @@
+"""Wiring: Django's admin with the librarians' site (a dashboard per library) as `admin.site`."""
+
+from django.contrib.admin.apps import AdminConfig
+
+
+class OlcsAdminConfig(AdminConfig):
+    default_site = "tenants.sites.OlcsAdminSite"
