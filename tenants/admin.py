@@ -152,6 +152,20 @@ class TenantScopedAdmin(admin.ModelAdmin):
             raise Http404(f"{self.opts.verbose_name} not found")
         return obj
 
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict:
+        """A new row starts in the library the user works in (the dashboard's)."""
+        from tenants.sites import current_library
+
+        initial = super().get_changeform_initial_data(request)
+        if LOOKUP_SEP not in self.tenant_field and self.tenant_field not in initial:
+            library = current_library(request)
+            if library is not None and self.may_edit_in(request, library.pk):
+                initial[self.tenant_field] = library.pk
+        return initial
+
+    def may_edit_in(self, request: HttpRequest, tenant_id: int) -> bool:
+        return request.user.is_superuser or tenant_id in self.member_tenant_ids(request, *self.edit_roles)
+
     def get_list_filter(self, request: HttpRequest) -> list:
         own = [entry for entry in super().get_list_filter(request) if entry != self.tenant_field]
         return [(self.tenant_field, TenantListFilter), *own]

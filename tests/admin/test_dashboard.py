@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -184,3 +185,11 @@ def test_the_dashboard_costs_the_same_queries_whatever_the_library_holds(client,
         submit(library_a.tenant, [book.open_library_key], email=f"r{n}@example.org")
         IngestionJob.objects.create(tenant=library_a.tenant, kind="query", query=f"q{n}", status="completed")
     assert queries() == before
+
+
+def test_new_rows_start_in_the_library_worked_in(client, library_a, library_b):
+    client.force_login(staff("fay", (library_a.tenant, Role.LIBRARIAN), (library_b.tenant, Role.LIBRARIAN)))
+    client.post(reverse("admin:olcs_choose_library", args=[library_b.slug]))
+    html = client.get(reverse("admin:ingestion_ingestionjob_add")).content.decode()
+    assert re.search(rf'<option value="{library_b.tenant.pk}" selected>', html)
+    assert f'<option value="{library_a.tenant.pk}">' in html
