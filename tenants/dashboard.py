@@ -140,7 +140,7 @@ class Dashboard:
 
 
 def library_dashboard(*, tenant: Tenant, now: datetime | None = None) -> Dashboard:
-    """The dashboard of one library. Eight queries, whatever the library's size."""
+    """The dashboard of one library: seven queries plus the rate limiter's reads, whatever its size."""
     from catalog.models import Book, CatalogStats
     from ingestion.models import IngestionJob
     from patrons.models import RequestedBook, Submission
