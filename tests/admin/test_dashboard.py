@@ -193,3 +193,18 @@ def test_new_rows_start_in_the_library_worked_in(client, library_a, library_b):
     html = client.get(reverse("admin:ingestion_ingestionjob_add")).content.decode()
     assert re.search(rf'<option value="{library_b.tenant.pk}" selected>', html)
     assert f'<option value="{library_a.tenant.pk}">' in html
+
+
+def test_the_job_page_offers_retry_only_when_something_failed(client, library_a):
+    client.force_login(staff("gus", (library_a.tenant, Role.LIBRARIAN)))
+    done = IngestionJob.objects.create(tenant=library_a.tenant, kind="query", query="a", status="completed")
+    partly = IngestionJob.objects.create(
+        tenant=library_a.tenant, kind="query", query="b", status="completed", failed_items=["/works/OL1W"]
+    )
+    failed = IngestionJob.objects.create(tenant=library_a.tenant, kind="query", query="c", status="failed")
+    offers = {
+        job.query: "Retry failed items"
+        in client.get(reverse("admin:ingestion_ingestionjob_change", args=[job.pk])).content.decode()
+        for job in (done, partly, failed)
+    }
+    assert offers == {"a": False, "b": True, "c": True}
