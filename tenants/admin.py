@@ -647,6 +647,55 @@ class MembershipAdmin(TenantScopedAdmin):
         return ("user", "tenant", "created_at")
 
     def get_form(self, request: HttpRequest, obj: Membership | None = None, change: bool = False, **kwargs):
-        if obj is None:
-            kwargs["form"] = MembershipAddForm
+        kwargs["form"] = MembershipAddForm if obj is None else MembershipChangeForm
         return super().get_form(request, obj, change, **kwargs)
+
+    # A library always keeps a library admin: the last one can be neither demoted nor removed.
+
+    def save_model(self, request: HttpRequest, obj: Membership, form: ModelForm, change: bool) -> None:
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        try:
+            services.change_membership_role(membership=obj, role=obj.role)
+        except services.LastLibraryAdmin as exc:  # raced past the form's check
+            raise PermissionDenied(str(exc)) from exc
+
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context: dict | None = None):
+        membership = self.get_object(request, unquote(object_id))
+        if self.has_delete_permission(request, membership) and services.is_last_library_admin(membership):
+            self.message_user(request, str(services.LastLibraryAdmin(membership.tenant)), messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:tenants_membership_change", args=[membership.pk]))
+        return super().delete_view(request, object_id, extra_context)
+
+    def delete_model(self, request: HttpRequest, obj: Membership) -> None:
+        try:
+            services.remove_membership(membership=obj)
+        except services.LastLibraryAdmin as exc:
+            raise PermissionDenied(str(exc)) from exc
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        kept = []
+        for membership in queryset.select_related("tenant", "user"):
+            try:
+                services.remove_membership(membership=membership)
+            except services.LastLibraryAdmin:
+                kept.append(str(membership))
+        if kept:
+            self.message_user(
+                request,
+                f"Kept {', '.join(kept)}: a library always keeps a library admin.",
+                messages.WARNING,
+            )
+
+
+class MembershipChangeForm(forms.ModelForm):
+    class Meta:
+        model = Membership
+        fields = ["role"]
+
+    def clean_role(self) -> str:
+        role = self.cleaned_data["role"]
+        if role != Role.ADMIN and services.is_last_library_admin(self.instance):
+            raise ValidationError(str(services.LastLibraryAdmin(self.instance.tenant)))
+        return role

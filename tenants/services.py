@@ -9,7 +9,7 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from tenants.models import ALL_SCOPES, ApiKey, Tenant, hash_api_key
+from tenants.models import ALL_SCOPES, ApiKey, Membership, Tenant, hash_api_key
 
 logger = logging.getLogger(__name__)
 
@@ -74,3 +74,61 @@ def revoke_api_key(*, api_key: ApiKey) -> ApiKey:
     api_key.refresh_from_db(fields=["revoked_at"])
     logger.info("api key revoked", extra={"key_prefix": api_key.prefix})
     return api_key
+
+
+# --- Memberships ------------------------------------------------------------------------------
+
+
+class LastLibraryAdmin(Exception):
+    """The change would leave a library without a library admin."""
+
+    def __init__(self, tenant: Tenant):
+        super().__init__(
+            f"This is the last library admin of {tenant.name}: make another member a library admin first."
+        )
+
+
+def _check_admin_remains(membership: Membership, *, leaving: bool) -> None:
+    """Raise LastLibraryAdmin when `membership` is its library's only admin and is leaving the role.
+
+    Locks the library's admin memberships, so two admins removing each other at once cannot
+    both succeed.
+    """
+    if not leaving:
+        return
+    admins = list(
+        Membership.objects.select_for_update()
+        .filter(tenant_id=membership.tenant_id, role=Membership.Role.ADMIN)
+        .values_list("pk", flat=True)
+    )
+    if admins == [membership.pk]:
+        raise LastLibraryAdmin(membership.tenant)
+
+
+@transaction.atomic
+def change_membership_role(*, membership: Membership, role: str) -> Membership:
+    """Give a member another role; refused for the library's last admin (LastLibraryAdmin)."""
+    stored = Membership.objects.select_for_update().get(pk=membership.pk)
+    _check_admin_remains(
+        stored, leaving=stored.role == Membership.Role.ADMIN and role != Membership.Role.ADMIN
+    )
+    Membership.objects.filter(pk=membership.pk).update(role=role)
+    membership.role = role
+    return membership
+
+
+@transaction.atomic
+def remove_membership(*, membership: Membership) -> None:
+    """Remove a member from a library; refused for the library's last admin (LastLibraryAdmin)."""
+    _check_admin_remains(membership, leaving=membership.role == Membership.Role.ADMIN)
+    membership.delete()
+
+
+def is_last_library_admin(membership: Membership) -> bool:
+    if membership.role != Membership.Role.ADMIN:
+        return False
+    return not (
+        Membership.objects.filter(tenant_id=membership.tenant_id, role=Membership.Role.ADMIN)
+        .exclude(pk=membership.pk)
+        .exists()
+    )

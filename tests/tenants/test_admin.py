@@ -567,3 +567,40 @@ def test_save_guard_refuses_another_library_even_past_the_picker(rf, library_a, 
     with pytest.raises(PermissionDenied):
         key_admin.ensure_tenant_allowed(request, ApiKey(tenant=library_b.tenant, name="Sneaky"))
     key_admin.ensure_tenant_allowed(request, ApiKey(tenant=library_a.tenant, name="Fine"))
+
+
+# --- a library always keeps a library admin ---------------------------------------------------------
+
+
+def test_the_last_library_admin_cannot_be_demoted_or_removed(client, library_a, admin_a, librarian_a):
+    own = Membership.objects.get(user=admin_a)
+    login(client, admin_a)
+
+    demote = client.post(reverse("admin:tenants_membership_change", args=[own.pk]), {"role": LIBRARIAN})
+    assert demote.status_code == 200 and "last library admin" in demote.content.decode()
+    delete = client.post(reverse("admin:tenants_membership_delete", args=[own.pk]), {"post": "yes"})
+    assert delete.status_code == 302 and delete["Location"].endswith(f"/{own.pk}/change/")
+    client.post(
+        reverse("admin:tenants_membership_changelist"),
+        {"action": "delete_selected", "_selected_action": [own.pk], "post": "yes"},
+    )
+    own.refresh_from_db()
+    assert own.role == ADMIN
+
+    # With a second admin, the first may step down.
+    other = Membership.objects.get(user=librarian_a)
+    client.post(reverse("admin:tenants_membership_change", args=[other.pk]), {"role": ADMIN})
+    client.post(reverse("admin:tenants_membership_change", args=[own.pk]), {"role": LIBRARIAN})
+    own.refresh_from_db()
+    assert own.role == LIBRARIAN
+
+
+def test_the_service_refuses_to_remove_the_last_admin(library_a, admin_a):
+    from tenants import services
+
+    own = Membership.objects.get(user=admin_a)
+    with pytest.raises(services.LastLibraryAdmin):
+        services.remove_membership(membership=own)
+    with pytest.raises(services.LastLibraryAdmin):
+        services.change_membership_role(membership=own, role=LIBRARIAN)
+    assert Membership.objects.get(pk=own.pk).role == ADMIN
