@@ -7,6 +7,8 @@ do there follows their role, not Django's per-model permission tables.
 
 from __future__ import annotations
 
+import secrets
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import NotRelationField, get_fields_from_path, unquote
@@ -243,11 +245,62 @@ class TenantScopedAdmin(admin.ModelAdmin):
         return []
 
 
+# --- Forms that issue a key: once per form, even when the browser sends them again ----------------
+
+ISSUE_ONCE_FIELD = "issue_once"
+SPENT_SESSION_KEY = "olcs_spent_issue_forms"
+SPENT_KEPT = 50
+
+
+def issue_once_form(form_class: type[forms.BaseForm]) -> type[forms.BaseForm]:
+    """`form_class` with a hidden one-time token, so a reload of the answer issues nothing."""
+
+    class IssueOnceForm(form_class):
+        issue_once = forms.CharField(widget=forms.HiddenInput, required=False)
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.fields[ISSUE_ONCE_FIELD].initial = secrets.token_urlsafe(18)
+
+    IssueOnceForm.__name__ = form_class.__name__
+    return IssueOnceForm
+
+
+class IssueOnceMixin:
+    """The add page of a model whose creation shows a new API key once.
+
+    That page answers the POST itself (the raw key never goes to the session), so a reload
+    would send the form again and issue a second key. Each add form carries a random token;
+    the tokens of forms that issued something are kept in the session (the token only, never a
+    key), and a form sent again answers with a warning instead.
+    """
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None):
+        token = request.POST.get(ISSUE_ONCE_FIELD, "") if request.method == "POST" else ""
+        if token and token in request.session.get(SPENT_SESSION_KEY, []):
+            self.message_user(
+                request,
+                "This form was already sent: what it created is in the list below, and its key was "
+                "shown once. If the key was not copied, revoke it and issue another.",
+                messages.WARNING,
+            )
+            return HttpResponseRedirect(
+                reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
+            )
+        return super().add_view(request, form_url, extra_context)
+
+    def spend_issue_form(self, request: HttpRequest) -> None:
+        token = request.POST.get(ISSUE_ONCE_FIELD, "")
+        if token:
+            spent = [*request.session.get(SPENT_SESSION_KEY, []), token][-SPENT_KEPT:]
+            request.session[SPENT_SESSION_KEY] = spent
+
+
 # --- Libraries --------------------------------------------------------------------------------
 
 
 @admin.register(Tenant)
-class TenantAdmin(TenantScopedAdmin):
+class TenantAdmin(IssueOnceMixin, TenantScopedAdmin):
     """Libraries: superusers manage all; members see their own and library admins rename them.
 
     Creating a library goes through `create_tenant`, which also issues its first key; the
@@ -323,8 +376,14 @@ class TenantAdmin(TenantScopedAdmin):
         if change:
             super().save_model(request, obj, form, change)
 
+    def get_form(self, request: HttpRequest, obj: Model | None = None, change: bool = False, **kwargs):
+        if obj is None:
+            kwargs["form"] = issue_once_form(self.form)
+        return super().get_form(request, obj, change, **kwargs)
+
     def response_add(self, request: HttpRequest, obj: Model, post_url_continue: str | None = None):
         api_key, raw_key = obj.issued_key
+        self.spend_issue_form(request)
         return render_issued_key(
             request,
             self,
@@ -417,7 +476,7 @@ class ApiKeyStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(TenantScopedAdmin):
+class ApiKeyAdmin(IssueOnceMixin, TenantScopedAdmin):
     """API keys: library admins issue and revoke their library's keys, librarians look.
 
     A key never changes after it is issued and is revoked rather than deleted (superusers
@@ -439,7 +498,7 @@ class ApiKeyAdmin(TenantScopedAdmin):
     list_filter = (ApiKeyStatusFilter,)
     search_fields = ("name", "prefix")
     actions = ["revoke_selected"]
-    add_fields = ["name", "tenant", "scopes", "expires_at"]
+    add_fields = ["name", "tenant", "scopes", "expires_at", ISSUE_ONCE_FIELD]
     readonly_fields = (
         "prefix",
         "scope_list",
@@ -498,7 +557,7 @@ class ApiKeyAdmin(TenantScopedAdmin):
 
     def get_form(self, request: HttpRequest, obj: ApiKey | None = None, change: bool = False, **kwargs):
         if obj is None:
-            kwargs["form"] = ApiKeyCreateForm
+            kwargs["form"] = issue_once_form(ApiKeyCreateForm)
         return super().get_form(request, obj, change, **kwargs)
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None):
@@ -536,6 +595,7 @@ class ApiKeyAdmin(TenantScopedAdmin):
         """Nothing to do: `save_form` issued the key through the service."""
 
     def response_add(self, request: HttpRequest, obj: ApiKey, post_url_continue: str | None = None):
+        self.spend_issue_form(request)
         return render_issued_key(
             request,
             self,

@@ -604,3 +604,41 @@ def test_the_service_refuses_to_remove_the_last_admin(library_a, admin_a):
     with pytest.raises(services.LastLibraryAdmin):
         services.change_membership_role(membership=own, role=LIBRARIAN)
     assert Membership.objects.get(pk=own.pk).role == ADMIN
+
+
+# --- a form that issues a key, sent twice --------------------------------------------------------
+
+
+def issue_once_token(client, url: str) -> str:
+    html = client.get(url).content.decode()
+    return re.search(r'name="issue_once" value="([^"]+)"', html).group(1)
+
+
+def test_sending_the_key_form_again_issues_no_second_key(client, library_a, admin_a):
+    login(client, admin_a)
+    url = reverse("admin:tenants_apikey_add")
+    form = {"name": "Website", "tenant": library_a.tenant.pk, "scopes": ["catalog:read"]}
+    form["issue_once"] = issue_once_token(client, url)
+
+    first = client.post(url, form)
+    assert first.status_code == 200 and "olcs_" in first.content.decode()
+    again = client.post(url, form)  # a reload of the answer sends the same form
+
+    assert again.status_code == 302 and again["Location"] == reverse("admin:tenants_apikey_changelist")
+    assert ApiKey.objects.filter(name="Website").count() == 1
+    assert "was already sent" in client.get(again["Location"]).content.decode()
+    # A fresh form still works.
+    form["issue_once"] = issue_once_token(client, url)
+    assert client.post(url, form).status_code == 200
+    assert ApiKey.objects.filter(name="Website").count() == 2
+
+
+def test_sending_the_library_form_again_creates_nothing_more(client, superuser):
+    login(client, superuser)
+    url = reverse("admin:tenants_tenant_add")
+    form = {"name": "Carnegie", "slug": "carnegie", "issue_once": issue_once_token(client, url)}
+    assert client.post(url, form).status_code == 200
+    again = client.post(url, form)
+    assert again.status_code == 302
+    assert Tenant.objects.filter(slug="carnegie").count() == 1
+    assert ApiKey.objects.filter(tenant__slug="carnegie").count() == 1
