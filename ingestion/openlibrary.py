@@ -27,6 +27,7 @@ from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3.exceptions
 from django.conf import settings
 
 import olcs
@@ -38,6 +39,9 @@ logger = logging.getLogger(__name__)
 Kind = Literal["work", "edition", "author"]
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
+# An answer must arrive whole within this many read timeouts: the read timeout bounds each
+# socket read only, and a server trickling a byte at a time would otherwise hold a worker.
+BODY_DEADLINE_READ_TIMEOUTS = 3
 MAX_RECORD_REDIRECTS = 5  # /type/redirect records followed for one lookup
 MAX_HTTP_REDIRECTS = 5  # HTTP 3xx followed for one request
 MAX_BATCH = 100  # keys or ISBNs in one search or Books API request
@@ -843,7 +847,8 @@ class OpenLibraryClient:
                 status=response.status_code,
             )
         chunks, size = [], 0
-        for chunk in response.iter_content(chunk_size=64 * 1024):
+        deadline = self.clock() + self.timeout[1] * BODY_DEADLINE_READ_TIMEOUTS
+        for chunk in self._body_chunks(response):
             size += len(chunk)
             if size > self.max_body_bytes:
                 raise OpenLibraryError(
@@ -852,7 +857,31 @@ class OpenLibraryClient:
                     status=response.status_code,
                 )
             chunks.append(chunk)
+            if self.clock() > deadline:
+                # Retried like any other read timeout.
+                raise requests.exceptions.ReadTimeout(
+                    f"the answer took longer than {self.timeout[1] * BODY_DEADLINE_READ_TIMEOUTS:g} s to arrive"
+                )
         return b"".join(chunks)
+
+    @staticmethod
+    def _body_chunks(response: requests.Response) -> Iterable[bytes]:
+        """The body as it arrives: each chunk is what one socket read gave (read1), so a slow
+        answer is seen between reads, not after 64 KiB have trickled in. urllib3's errors are
+        raised as the requests errors that `iter_content` would raise."""
+        raw = response.raw
+        if not hasattr(raw, "read1"):  # not a urllib3 response (a test double)
+            yield from response.iter_content(chunk_size=64 * 1024)
+            return
+        try:
+            while chunk := raw.read1(64 * 1024, decode_content=True):
+                yield chunk
+        except urllib3.exceptions.ReadTimeoutError as exc:
+            raise requests.exceptions.ReadTimeout(exc) from exc
+        except urllib3.exceptions.DecodeError as exc:
+            raise requests.exceptions.ContentDecodingError(exc) from exc
+        except (urllib3.exceptions.ProtocolError, urllib3.exceptions.SSLError) as exc:
+            raise requests.exceptions.ChunkedEncodingError(exc) from exc
 
     def _json_answer(self, response: requests.Response, url: str) -> Any:
         path = urlsplit(url).path

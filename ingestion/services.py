@@ -329,7 +329,7 @@ class JobRunner:
         while cursor["position"] < len(keys):
             batch = keys[cursor["position"] : cursor["position"] + KEY_BATCH]
             self.ingest_batch(batch)
-            # Checked after a batch, so every slice makes progress however short it is.
+            # Checked after at least one work, so every slice makes progress however short it is.
             if cursor["position"] < len(keys) and time.monotonic() > self.deadline:
                 return False
         return True
@@ -454,6 +454,10 @@ class JobRunner:
             self.ingest_one(key, self.doc_cache.get(key), known.get(key))
             self.job.cursor["position"] += 1
             self.save_progress()
+            # Per work, not per batch: a slow Open Library (retries, Retry-After waits) can make
+            # one work take minutes, and a batch of 100 would outlast the task timeout.
+            if time.monotonic() > self.deadline:
+                return
 
     def ingest_one(self, key: str, doc: SearchDoc | None, book: Book | None) -> None:
         job = self.job

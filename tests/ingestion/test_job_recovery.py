@@ -122,7 +122,7 @@ def test_cancel_while_running_stops_the_job_and_wins(library_a, works):
 def test_a_job_runs_in_slices_handed_from_task_to_task(
     library_a, works, settings, run_on_commit, monkeypatch
 ):
-    settings.INGESTION_SLICE_SECONDS = 0  # every slice ends after one batch
+    settings.INGESTION_SLICE_SECONDS = 0  # every slice ends after one work
     monkeypatch.setattr(services, "KEY_BATCH", 2)
 
     job, callbacks = run_on_commit(
@@ -134,7 +134,7 @@ def test_a_job_runs_in_slices_handed_from_task_to_task(
     job.refresh_from_db()
     assert job.status == "completed"
     assert job.works_created == 5
-    assert len(callbacks) == 3  # 5 works in batches of 2: two hand-overs
+    assert len(callbacks) == 5  # 5 works, one per slice (batches of 2 split): four hand-overs
 
 
 def test_rerunning_a_finished_job_does_nothing(library_a, works):
