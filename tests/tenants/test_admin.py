@@ -642,3 +642,15 @@ def test_sending_the_library_form_again_creates_nothing_more(client, superuser):
     assert again.status_code == 302
     assert Tenant.objects.filter(slug="carnegie").count() == 1
     assert ApiKey.objects.filter(tenant__slug="carnegie").count() == 1
+
+
+def test_a_library_filter_asked_for_is_applied_even_with_one_library(
+    client, library_a, library_b, librarian_a
+):
+    keys_list = reverse("admin:tenants_apikey_changelist")
+    login(client, librarian_a)
+    own = client.get(keys_list)
+    assert own.context["cl"].result_count == ApiKey.objects.filter(tenant=library_a.tenant).count() > 0
+
+    other = client.get(keys_list, {"tenant__id__exact": library_b.tenant.pk})
+    assert other.status_code == 200 and other.context["cl"].result_count == 0
