@@ -21,6 +21,7 @@ from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from tenants.logs import current_request_id
+from tenants.models import KEY_PREFIX_MARK
 
 logger = logging.getLogger("olcs.request")
 
@@ -82,7 +83,9 @@ class RequestIdMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        request_id = incoming if _SANE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        # An id shaped like an API key is replaced: it would put a secret in every log line.
+        sane = _SANE_REQUEST_ID.fullmatch(incoming) and not incoming.startswith(f"{KEY_PREFIX_MARK}_")
+        request_id = incoming if sane else uuid.uuid4().hex
         request.request_id = request_id
         token = current_request_id.set(request_id)
         started = time.perf_counter()

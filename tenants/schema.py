@@ -19,7 +19,10 @@ ValidationErrorSerializer = inline_serializer(
     {
         "detail": serializers.CharField(),
         "code": serializers.CharField(),
-        "errors": serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
+        # Only for invalid fields: a body that is not JSON at all (parse_error) has none.
+        "errors": serializers.DictField(
+            child=serializers.ListField(child=serializers.CharField()), required=False
+        ),
     },
 )
 
