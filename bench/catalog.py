@@ -11,6 +11,7 @@ detail <= 10 ms.
     .venv/bin/python bench/catalog.py                                   # SQLite file in /tmp
     DATABASE_URL=postgres://olcs:olcs@127.0.0.1:5432/olcs_bench .venv/bin/python bench/catalog.py
     .venv/bin/python bench/catalog.py --books 100000 --requests 100     # quicker
+    .venv/bin/python bench/catalog.py --no-search-cache --only search   # the search scenarios only
 """
 
 from __future__ import annotations
@@ -53,6 +54,13 @@ def main() -> None:
         "--no-search-cache",
         action="store_true",
         help="SEARCH_CACHE_SECONDS=0: every search counts and ranks its matches (the cold case)",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="only the scenarios whose name contains TEXT (repeatable), e.g. --only search",
     )
     args = parser.parse_args()
 
@@ -127,6 +135,10 @@ def main() -> None:
         "detail": lambda: f"{base}/{rng.choice(sample_ids)}",
         "diff v1..v2": lambda: f"{base}/{rng.choice(diff_ids)}/versions/1/diff/2",
     }
+    if args.only:
+        scenarios = {
+            name: path for name, path in scenarios.items() if any(text in name for text in args.only)
+        }
     headers = {"Authorization": f"Bearer {raw_key}"}
 
     print(f"\nin-process (Django test client), {args.requests} requests each")

@@ -3,10 +3,11 @@
 SQLite (the embedded default): an FTS5 table `catalog_book_fts` (unicode61 tokenizer with
 diacritics removed) kept in step with `catalog_book` by triggers. Every word is indexed under
 its library (`t<tenant id>x<word>`, see `library_words`), so a search reads its own library's
-entries only. PostgreSQL: a weighted `tsvector` column `catalog_book.search_vector` filled by a
-trigger, with a text search configuration that strips accents (`unaccent`), and a GIN index on
-(tenant_id, search_vector) (`btree_gin`). Migrations catalog/0002 and 0004 create them; this
-module only queries them (and provides the SQL function the SQLite triggers call).
+entries only. PostgreSQL: a narrow table `catalog_booksearch`, kept in step by triggers, holding
+each book's weighted `tsvector` (lexemes keyed by library the same way, accents stripped with
+`unaccent`) and its title's lexemes alone, each with a GIN index. Migrations catalog/0002, 0004,
+0006 and 0008 create them; this module only queries them (and provides the SQL function the
+SQLite triggers call).
 
 Every word of the query must match, as a word prefix (`tolk` finds Tolkien). Ranking is in
 tiers, so that a title match always beats a subject match however common the word is:
@@ -163,7 +164,7 @@ class _Engine:
     def count_tiers(self, cursor, tiers: list[_Tier]) -> None:
         """Each tier's size, in one query."""
         counts = ", ".join(
-            f"(SELECT count(*) FROM {self.table} WHERE {tier.condition})"  # noqa: S608 - constants only
+            f"(SELECT count(*) FROM {self.table} WHERE {tier.condition})"  # noqa: S608 - constants only  # nosec B608
             for tier in tiers
         )
         cursor.execute(f"SELECT {counts}", [param for tier in tiers for param in tier.params])
@@ -188,7 +189,7 @@ class _Engine:
                     else (self.newest_first(), [])
                 )
                 cursor.execute(
-                    f"SELECT {self.id_column} FROM {self.table} WHERE {tier.condition} "  # noqa: S608 - constants only
+                    f"SELECT {self.id_column} FROM {self.table} WHERE {tier.condition} "  # noqa: S608 - constants only  # nosec B608
                     f"ORDER BY {order} LIMIT %s OFFSET %s",
                     [*tier.params, *order_params, limit - len(ids), skip],
                 )
@@ -221,8 +222,10 @@ class _SQLite(_Engine):
 
 
 class _PostgreSQL(_Engine):
-    table = "catalog_book"
-    id_column = "id"
+    # Migration 0008: ~300-byte rows, so counting or ranking thousands of matches reads a few
+    # thousand pages rather than catalog_book's 1.5 KB rows.
+    table = "catalog_booksearch"
+    id_column = "book_id"
     # The query's lexemes keyed by library like the vector's (migration 0006), through the same
     # text search configuration, so accents and case fold the same way on both sides.
     QUERY = "olcs_library_query(%s, to_tsquery('olcs_search', %s))"
@@ -231,43 +234,46 @@ class _PostgreSQL(_Engine):
         self.tenant_id = tenant_id
         self.terms = terms
 
-    def tsquery(self, weights: str) -> str:
+    def tsquery(self, weights: str = "") -> str:
         return " & ".join(f"{term}:*{weights}" for term in self.terms)
 
     def newest_first(self) -> str:
-        # `id + 0`: ordered by the bare id, the planner walks the primary key backwards testing
-        # every book of every library (0.9 s) rather than sorting the few thousand matches.
-        return "id + 0 DESC"
+        # `book_id + 0`: ordered by the bare id, the planner walks the primary key backwards
+        # testing every book of every library rather than sorting the few thousand matches.
+        return "book_id + 0 DESC"
 
     def rank_order(self) -> tuple[str, list]:
-        return f"ts_rank(search_vector, {self.QUERY}) DESC, id", [self.tenant_id, self.tsquery("")]
+        return f"ts_rank(vector, {self.QUERY}) DESC, book_id", [self.tenant_id, self.tsquery()]
+
+    def matches(self) -> tuple[_Tier, _Tier, _Tier]:
+        """Every word in the title; in title, subtitle or author names (weights A, B); anywhere."""
+        # The title from the title's own lexemes: an exact GIN match, where a weight (A) would be
+        # checked on every match's row. The same books: a vector's A lexemes are its title's.
+        return (
+            _Tier(f"title_vector @@ {self.QUERY}", [self.tenant_id, self.tsquery()]),
+            _Tier(f"vector @@ {self.QUERY}", [self.tenant_id, self.tsquery("AB")]),
+            _Tier(f"vector @@ {self.QUERY}", [self.tenant_id, self.tsquery()]),
+        )
 
     def count_tiers(self, cursor, tiers: list[_Tier]) -> None:
         # One pass over the matches, each tested against the narrower queries in memory: a
-        # count per tier would read every match's row (and its vector) again.
-        match = f"search_vector @@ {self.QUERY}"
+        # count per tier would read every match's row again.
+        in_title, in_names, everywhere = self.matches()
         cursor.execute(
-            f"SELECT count(*) FILTER (WHERE {match}), count(*) FILTER (WHERE {match}), count(*) "  # noqa: S608 - constants only
-            f"FROM {self.table} WHERE {match}",
-            [
-                self.tenant_id,
-                self.tsquery("A"),
-                self.tenant_id,
-                self.tsquery("AB"),
-                self.tenant_id,
-                self.tsquery(""),
-            ],
+            f"SELECT count(*) FILTER (WHERE {in_title.condition}), count(*) FILTER (WHERE {in_names.condition}), "  # noqa: S608 - constants only  # nosec B608
+            f"count(*) FROM {self.table} WHERE {everywhere.condition}",
+            [*in_title.params, *in_names.params, *everywhere.params],
         )
-        in_title, in_names, everywhere = cursor.fetchone()
-        for tier, size in zip(tiers, (in_title, in_names - in_title, everywhere - in_names), strict=True):
+        title, names, total = cursor.fetchone()
+        for tier, size in zip(tiers, (title, names - title, total - names), strict=True):
             tier.size = size
 
     def tiers(self) -> list[_Tier]:
-        match = f"search_vector @@ {self.QUERY}"
-        t = self.tenant_id
-        title, names, everywhere = self.tsquery("A"), self.tsquery("AB"), self.tsquery("")
+        in_title, in_names, everywhere = self.matches()
         return [
-            _Tier(match, [t, title]),
-            _Tier(f"{match} AND NOT {match}", [t, names, t, title]),
-            _Tier(f"{match} AND NOT {match}", [t, everywhere, t, names]),
+            in_title,
+            _Tier(f"{in_names.condition} AND NOT {in_title.condition}", [*in_names.params, *in_title.params]),
+            _Tier(
+                f"{everywhere.condition} AND NOT {in_names.condition}", [*everywhere.params, *in_names.params]
+            ),
         ]

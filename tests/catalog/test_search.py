@@ -4,9 +4,11 @@ The same tests run on SQLite (FTS5) and PostgreSQL (tsvector): the contract is t
 behaviour, whichever engine it is.
 """
 
+import importlib
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from django.db import connection
 
 from catalog.models import Book
 from tests.catalog.conftest import author, item_ids, link_rels
@@ -508,6 +510,110 @@ def test_a_deleted_book_leaves_search(client_a, catalog):
     assert found(client_a, "tolkien") == ["The Hobbit"]
     assert found(client_a, "9780618260300") == []
     assert found(client_a, "lord") == []
+
+
+# --- PostgreSQL: the search table follows the catalog ---------------------------------
+
+POSTGRESQL = pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's search table")
+
+
+def sql_rows(query: str, params=()) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        return cursor.fetchall()
+
+
+def search_rows() -> list[tuple]:
+    """catalog_booksearch as it is, and as its triggers compute it from catalog_book."""
+    migration = importlib.import_module("catalog.migrations.0008_postgresql_search_table")
+    stored = sql_rows(
+        "SELECT book_id, tenant_id, vector::text, title_vector::text FROM catalog_booksearch ORDER BY book_id"
+    )
+    expected = sql_rows(
+        f"SELECT book.id, book.tenant_id, ({migration.VECTOR})::text, ({migration.TITLE_VECTOR})::text "  # noqa: S608 - the migration's SQL
+        "FROM catalog_book AS book ORDER BY book.id"
+    )
+    assert stored == expected
+    return stored
+
+
+@POSTGRESQL
+def test_the_search_table_follows_inserts_updates_and_deletes(
+    client_a, library_a, library_b, catalog, make_book, revise_book
+):
+    ours = make_book(library_a.tenant, "Tide Tables", subjects=["Navigation"])
+    theirs = make_book(library_b.tenant, "Tide Mills")
+    assert [row[0] for row in search_rows()] == sorted(
+        [*(book.pk for book in catalog.values()), ours.pk, theirs.pk]
+    )
+
+    revise_book(ours, title="Harbour Tides", authors=[author("Mary Somerville", 5)])
+    Book.objects.filter(pk=theirs.pk).update(subjects=["Tides"], isbns=["9780140449143"])
+    search_rows()
+    assert found(client_a, "somerville") == ["Harbour Tides"]
+
+    Book.objects.filter(tenant=library_a.tenant, title__startswith="The").delete()
+    catalog["zen"].delete()
+    rows = search_rows()
+    assert {row[0] for row in rows} == {ours.pk, theirs.pk, catalog["emile"].pk, catalog["babel"].pk}
+    assert found(client_a, "tolkien") == []
+
+
+@POSTGRESQL
+def test_an_update_of_other_columns_leaves_the_search_rows_alone(catalog):
+    versions = "SELECT book_id, xmin::text FROM catalog_booksearch ORDER BY book_id"
+    before = sql_rows(versions)
+
+    Book.objects.update(edition_count=9, description="Touched")
+    Book.objects.filter(pk=catalog["hobbit"].pk).update(title="The Hobbit")  # the same title
+
+    assert sql_rows(versions) == before
+
+
+@POSTGRESQL
+def test_a_book_moved_to_another_library_is_searched_there(client_a, client_b, library_b, catalog):
+    Book.objects.filter(pk=catalog["hobbit"].pk).update(tenant=library_b.tenant)
+
+    search_rows()
+    assert found(client_a, "hobbit") == []
+    assert found(client_b, "hobbit", "bodleian") == ["The Hobbit"]
+
+
+@POSTGRESQL
+def test_truncating_the_books_empties_the_search_table(catalog):
+    assert search_rows()
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no foreign key check left pending
+        cursor.execute("TRUNCATE catalog_book CASCADE")
+
+    assert search_rows() == []
+
+
+@POSTGRESQL
+@pytest.mark.parametrize("q", ["hobbit", "the", "tol", "the lord", "babel borges", "ed", "9780", "zen art"])
+def test_the_title_vector_finds_the_books_whose_vector_has_the_words_in_the_title(
+    library_a, library_b, catalog, make_book, q
+):
+    # The title tier reads title_vector; 0006's definition was the vector's weight-A lexemes.
+    make_book(library_a.tenant, "Zen", subtitle="The Art of Archery", subjects=["Hobbits"])
+    make_book(library_b.tenant, "The Hobbit Companion")
+    terms = " & ".join(f"{word}:*" for word in q.split())
+    query = "olcs_library_query(%s, to_tsquery('olcs_search', %s))"
+    for tenant in (library_a.tenant, library_b.tenant):
+        by_title = sql_rows(
+            f"SELECT book_id FROM catalog_booksearch WHERE title_vector @@ {query} ORDER BY book_id",  # noqa: S608 - constants only
+            [tenant.pk, terms],
+        )
+        by_weight = sql_rows(
+            f"SELECT book_id FROM catalog_booksearch WHERE vector @@ {query} ORDER BY book_id",  # noqa: S608 - constants only
+            [tenant.pk, " & ".join(f"{word}:*A" for word in q.split())],
+        )
+        assert by_title == by_weight
+    assert sql_rows(
+        f"SELECT count(*) FROM catalog_booksearch WHERE title_vector @@ {query}",  # noqa: S608 - constants only
+        [library_a.tenant.pk, "hobbit:*"],
+    ) == [(1,)]
 
 
 # --- Tenants --------------------------------------------------------------------------
