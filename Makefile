@@ -9,12 +9,13 @@ PROD_ENV := DEBUG=false ALLOWED_HOSTS=olcs.example.org \
 	SECRET_KEY=ci-only-$$(printf 'x%.0s' {1..60}) HMAC_SECRET_KEY=ci-only-$$(printf 'y%.0s' {1..40})
 
 .PHONY: help install run web worker migrate test test-sqlite test-postgres lint format \
-	migrations-check schema-check check-deploy ci clean
+	migrations-check schema-check check-deploy security-lint check-security ci clean
 
 help:
 	@echo "make run            set up (venv, install, migrate, demo library) and start web + worker"
 	@echo "make test           the whole test suite (SQLite; DATABASE_URL=postgres://... for PostgreSQL)"
 	@echo "make lint           ruff lint and format check"
+	@echo "make check-security the security checks alone: schema, deploy checklist, bandit, attack tests"
 	@echo "make ci             everything CI checks, on SQLite and PostgreSQL"
 
 $(BIN)/python:
@@ -71,7 +72,16 @@ migrations-check: install
 check-deploy: install
 	env -u DATABASE_URL $(PROD_ENV) $(BIN)/python manage.py check --deploy --fail-level WARNING
 
-ci: lint migrations-check schema-check check-deploy test-sqlite test-postgres
+# Static security lint: 0 medium or high findings (reviewed false positives carry `# nosec <id>`).
+security-lint: install
+	$(BIN)/bandit -c pyproject.toml -r catalog ingestion olcs patrons tenants bench manage.py -q -ll
+
+# The security checks on their own (tests/security also runs in every `make test`): the schema,
+# the deploy checklist, bandit, then fuzzing, the route sweep, the isolation matrix and canaries.
+check-security: schema-check check-deploy security-lint
+	env -u DATABASE_URL $(BIN)/python -m pytest -q -p no:cacheprovider tests/security
+
+ci: lint migrations-check schema-check check-deploy security-lint test-sqlite test-postgres
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles db.sqlite3 db.sqlite3-*
