@@ -1,9 +1,10 @@
-"""Child processes for the tests that race several processes for one shared budget."""
+"""Child processes of the tests: their environment, `manage.py` commands, and races for one budget."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +18,20 @@ def child_env(database_url: str) -> dict[str, str]:
         env.pop(name, None)
     env.update(DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="olcs.settings", LOG_LEVEL="WARNING")
     return env
+
+
+def manage(env: dict[str, str], *args: str, timeout: float = 300) -> str:
+    """Run `manage.py *args` in a child with `env`; its standard output (it must succeed)."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result.stdout
 
 
 def race_children(

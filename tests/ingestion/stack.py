@@ -20,7 +20,7 @@ from pathlib import Path
 
 import requests
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from tests.processes import PROJECT_ROOT, manage
 
 
 def free_port() -> int:
@@ -49,19 +49,6 @@ class Stack:
             time.sleep(0.2)
             job = requests.get(location, headers=self.headers(), timeout=10).json()
         return job
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 @contextmanager

@@ -8,7 +8,6 @@ The Redis variant runs only when TEST_REDIS_URL points at a Redis server.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 import uuid
@@ -23,7 +22,7 @@ from django.db import connection
 from ingestion.models import OpenLibraryThrottle
 from ingestion.openlibrary import OpenLibraryClient
 from ingestion.throttle import DatabaseThrottle, RedisThrottle, Unthrottled, default_throttle
-from tests.processes import PROJECT_ROOT, child_env, race_children
+from tests.processes import child_env, manage, race_children
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
 ENGINE = settings.DATABASES["default"]["ENGINE"]
@@ -180,15 +179,7 @@ def test_processes_share_one_sqlite_throttle(tmp_path):
     env = child_env(f"sqlite:///{tmp_path / 'db.sqlite3'}")
 
     def migrate() -> None:
-        migrated = subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "--skip-checks"],
-            cwd=PROJECT_ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert migrated.returncode == 0, migrated.stderr
+        manage(env, "migrate", "--noinput", "--skip-checks")
 
     assert_rate_respected(take_slots_in_processes(tmp_path, env, "database", prepare=migrate))
 

@@ -27,7 +27,7 @@ import pytest
 from django.db import connection, connections
 from django.db.utils import load_backend
 
-from tests.processes import PROJECT_ROOT, child_env
+from tests.processes import PROJECT_ROOT, child_env, manage
 from tests.reliability.upstream import FaultyOpenLibrary
 
 SQLITE = connection.vendor == "sqlite"
@@ -76,15 +76,7 @@ def sqlite_template(tmp_path_factory) -> Path:
     """A migrated SQLite file, made once per session and copied for each test."""
     path = tmp_path_factory.mktemp("reliability") / "template.sqlite3"
     env = child_env(f"sqlite:///{path}")
-    migrated = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "--skip-checks"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert migrated.returncode == 0, migrated.stderr
+    manage(env, "migrate", "--noinput", "--skip-checks")
     with sqlite3.connect(path) as db:
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
@@ -179,20 +171,6 @@ def children(tmp_path, child_database) -> Iterator[Children]:
         yield started
     finally:
         started.stop_all()
-
-
-def manage(env: dict[str, str], *args: str, timeout: float = 180) -> str:
-    """Run a management command in a child process; its stdout."""
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    return result.stdout
 
 
 def wait_until(condition: Callable[[], object], *, timeout: float, interval: float = 0.2, what: str = ""):

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import connection
 
 from tests.conftest import TEST_REDIS_URL
-from tests.processes import PROJECT_ROOT, child_env, race_children
+from tests.processes import PROJECT_ROOT, child_env, manage, race_children
 
 pytestmark = pytest.mark.slow
 
@@ -160,15 +160,7 @@ EXACT = {"api": LIMIT, "ingestion": LIMIT}
 def test_exactly_the_limit_is_allowed_on_sqlite(tmp_path):
     database = tmp_path / "db.sqlite3"
     env = child_env(f"sqlite:///{database}")
-    migrated = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "--skip-checks"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert migrated.returncode == 0, migrated.stderr
+    manage(env, "migrate", "--noinput", "--skip-checks")
     tenant_id = int(run_child(env, "seed", "concurrency"))
 
     assert hammer_in_processes(tmp_path, env, "database", "-", tenant_id) == EXACT
