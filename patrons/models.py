@@ -149,14 +149,16 @@ class SubmissionItem(models.Model):
 
 class RequestedBookManager(models.Manager.from_queryset(BookQuerySet)):
     def get_queryset(self) -> BookQuerySet:
+        # Joined from the submission items (filter before annotate: one join, counted): only the
+        # requested books are read and grouped, not every book of the library.
         return (
             super()
             .get_queryset()
+            .filter(submission_items__isnull=False)
             .annotate(
                 request_count=models.Count("submission_items"),
                 patron_count=models.Count("submission_items__submission__patron", distinct=True),
             )
-            .filter(request_count__gt=0)
         )
 
 
