@@ -5,9 +5,11 @@ diacritics removed) kept in step with `catalog_book` by triggers. Every word is 
 its library (`t<tenant id>x<word>`, see `library_words`), so a search reads its own library's
 entries only. PostgreSQL: a narrow table `catalog_booksearch`, kept in step by triggers, holding
 each book's weighted `tsvector` (lexemes keyed by library the same way, accents stripped with
-`unaccent`) and its title's lexemes alone, each with a GIN index. Migrations catalog/0002, 0004,
-0006 and 0008 create them; this module only queries them (and provides the SQL function the
-SQLite triggers call).
+`unaccent`) and its title's lexemes alone, each with a GIN index; and `catalog_booksearchterm`,
+the same lexemes as btree rows with the best field each occurs in, from which a one-word search
+counts its matches without visiting them. Migrations catalog/0002, 0004, 0006, 0008 and 0009
+create them; this module only queries them (and provides the SQL function the SQLite triggers
+call).
 
 Every word of the query must match, as a word prefix (`tolk` finds Tolkien). Ranking is in
 tiers, so that a title match always beats a subject match however common the word is:
@@ -256,17 +258,34 @@ class _PostgreSQL(_Engine):
         )
 
     def count_tiers(self, cursor, tiers: list[_Tier]) -> None:
-        # One pass over the matches, each tested against the narrower queries in memory: a
-        # count per tier would read every match's row again.
+        sizes = None
+        if len(self.terms) == 1:
+            # One word: counted from the terms' btree alone (migration 0009), no row visited.
+            # NULLs when the word did not become a single prefix (the parser split it).
+            cursor.execute(
+                f"SELECT title, names, total FROM olcs_search_prefix_tiers({self.QUERY})",  # noqa: S608 - constants only  # nosec B608
+                [self.tenant_id, self.tsquery()],
+            )
+            sizes = cursor.fetchone()
+        if sizes is None or sizes[2] is None:
+            sizes = self._count_matches(cursor)
+        title, names, total = sizes
+        for tier, size in zip(tiers, (title, names - title, total - names), strict=True):
+            tier.size = size
+
+    def _count_matches(self, cursor) -> tuple[int, int, int]:
+        """The tier sizes from the GIN index, which intersects several words' matches well.
+
+        One pass over the matches, each tested against the narrower queries in memory: a
+        count per tier would read every match's row again.
+        """
         in_title, in_names, everywhere = self.matches()
         cursor.execute(
             f"SELECT count(*) FILTER (WHERE {in_title.condition}), count(*) FILTER (WHERE {in_names.condition}), "  # noqa: S608 - constants only  # nosec B608
             f"count(*) FROM {self.table} WHERE {everywhere.condition}",
             [*in_title.params, *in_names.params, *everywhere.params],
         )
-        title, names, total = cursor.fetchone()
-        for tier, size in zip(tiers, (title, names - title, total - names), strict=True):
-            tier.size = size
+        return cursor.fetchone()
 
     def tiers(self) -> list[_Tier]:
         in_title, in_names, everywhere = self.matches()

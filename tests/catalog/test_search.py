@@ -534,6 +534,13 @@ def search_rows() -> list[tuple]:
         "FROM catalog_book AS book ORDER BY book.id"
     )
     assert stored == expected
+    # And the terms (0009) are the lexemes of those vectors, each with its best field.
+    terms = importlib.import_module("catalog.migrations.0009_postgresql_search_terms")
+    assert sql_rows(
+        "SELECT term, book_id, field FROM catalog_booksearchterm ORDER BY term, book_id"
+    ) == sql_rows(
+        f"SELECT * FROM ({terms._terms_of('catalog_booksearch')}) AS expected ORDER BY 1, 2"  # noqa: S608 - the migration's SQL
+    )
     return stored
 
 
@@ -562,12 +569,95 @@ def test_the_search_table_follows_inserts_updates_and_deletes(
 @POSTGRESQL
 def test_an_update_of_other_columns_leaves_the_search_rows_alone(catalog):
     versions = "SELECT book_id, xmin::text FROM catalog_booksearch ORDER BY book_id"
-    before = sql_rows(versions)
+    term_versions = "SELECT term, book_id, xmin::text FROM catalog_booksearchterm ORDER BY term, book_id"
+    before, terms_before = sql_rows(versions), sql_rows(term_versions)
 
     Book.objects.update(edition_count=9, description="Touched")
     Book.objects.filter(pk=catalog["hobbit"].pk).update(title="The Hobbit")  # the same title
 
     assert sql_rows(versions) == before
+    assert sql_rows(term_versions) == terms_before
+
+
+@POSTGRESQL
+def test_a_search_row_rewritten_with_the_same_vector_keeps_its_terms(catalog):
+    term_versions = "SELECT term, book_id, xmin::text FROM catalog_booksearchterm ORDER BY term, book_id"
+    before = sql_rows(term_versions)
+
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE catalog_booksearch SET vector = vector")
+
+    assert sql_rows(term_versions) == before
+    search_rows()
+
+
+# One word each, as a prefix: the tiers counted from the terms (0009) against the same counts
+# from the GIN index (0008) over every kind of field, accents, ISBNs and both libraries.
+ONE_WORD_QUERIES = [
+    "hobbit",
+    "the",
+    "tol",
+    "dragons",
+    "fantasy",
+    "emile",
+    "éducation",
+    "9780",
+    "zen",
+    "hob",
+    "q",
+    "zzz",
+]
+
+
+@POSTGRESQL
+def test_one_word_tier_sizes_from_the_terms_are_the_gin_index_sizes(library_a, library_b, catalog, make_book):
+    from catalog.search import _PostgreSQL
+
+    make_book(library_a.tenant, "Zen", subtitle="The Art of Archery", subjects=["Hobbits", "Dragons"])
+    make_book(library_a.tenant, "Dragon Tales", authors=[author("Tolstoy Hobbes", 7)], subjects=["Zen"])
+    make_book(library_b.tenant, "The Hobbit Companion", subjects=["Fantasy"], isbns=["9780007525508"])
+    compared = 0
+    with connection.cursor() as cursor:
+        for tenant in (library_a.tenant, library_b.tenant):
+            for q in ONE_WORD_QUERIES:
+                engine = _PostgreSQL(tenant.pk, [q])
+                cursor.execute(
+                    f"SELECT title, names, total FROM olcs_search_prefix_tiers({engine.QUERY})",  # noqa: S608 - constants only
+                    [tenant.pk, engine.tsquery()],
+                )
+                from_terms = cursor.fetchone()
+                assert from_terms == engine._count_matches(cursor), (tenant.slug, q)
+                compared += from_terms[2] > 0
+    assert compared >= 12  # most of them match something
+
+
+@POSTGRESQL
+@pytest.mark.parametrize(
+    "q", ["hobbit:* & tolkien:*", "hobbit:*A", "hobbit", "hobbit:* | zen:*", "!hobbit:*"]
+)
+def test_the_terms_count_only_a_single_prefix(library_a, catalog, q):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT title, names, total FROM olcs_search_prefix_tiers(olcs_library_query(%s, to_tsquery('olcs_search', %s)))",
+            [library_a.tenant.pk, q],
+        )
+        assert cursor.fetchone() == (None, None, None)
+
+
+@POSTGRESQL
+def test_a_word_the_terms_cannot_count_is_counted_from_the_gin_index(client_a, catalog, settings):
+    settings.SEARCH_CACHE_SECONDS = 0
+    # No word of ours was found that PostgreSQL's parser splits (every letter and digit of the
+    # Basic Multilingual Plane up to U+3000 was tried), so NULLs are forced here, inside the
+    # test's transaction: the search must still count, from the GIN index.
+    expected = search(client_a, "tolkien").json()["total"], found(client_a, "fantasy")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE OR REPLACE FUNCTION olcs_search_prefix_tiers(query tsquery, OUT title bigint, "
+            "OUT names bigint, OUT total bigint) AS $$ BEGIN RETURN; END $$ LANGUAGE plpgsql"
+        )
+    assert (search(client_a, "tolkien").json()["total"], found(client_a, "fantasy")) == expected
+    assert expected[0] == 2
 
 
 @POSTGRESQL
