@@ -113,10 +113,18 @@ def test_the_client_uses_the_shared_throttle_by_default(settings):
 @needs_redis
 def test_redis_slots_are_one_interval_apart():
     throttle = RedisThrottle(unique_name(), url=TEST_REDIS_URL, rps=4)
-    waits = [throttle.reserve() for _ in range(4)]
-    # Redis' own clock moves on between calls, so each wait is a little under its slot.
-    for wait, slot in zip(waits, [0.0, 0.25, 0.5, 0.75], strict=True):
-        assert slot - 0.05 <= wait <= slot
+    calls = []  # (local time before the call, the wait it was given, local time after)
+    for _ in range(4):
+        before = time.monotonic()
+        wait = throttle.reserve()
+        calls.append((before, wait, time.monotonic()))
+    # Each call's slot is 0.25 s after the previous one's, counted from the first call's time;
+    # a wait is its slot minus the time the call came later than the first. Bounded by the local
+    # times around each call, so a slow machine between calls cannot fail it.
+    first_before, _, first_after = calls[0]
+    for (before, wait, after), slot in zip(calls, [0.0, 0.25, 0.5, 0.75], strict=True):
+        assert 0 <= wait <= slot
+        assert before - first_after - 0.005 <= slot - wait <= after - first_before + 0.005, (slot, wait)
 
 
 # --- Several processes --------------------------------------------------------------------------
