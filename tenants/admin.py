@@ -155,10 +155,16 @@ class TenantScopedAdmin(admin.ModelAdmin):
     def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Model:
         # Django redirects to the index with "does not exist" on None; another library's row
         # must be indistinguishable from a missing one, and a 404 like the API's.
-        obj = super().get_object(request, object_id, from_field)
-        if obj is None:
-            raise Http404(f"{self.opts.verbose_name} not found")
-        return obj
+        # Kept for the request: our change views read the object for their extra context
+        # before Django's change_view reads it again.
+        fetched = request.__dict__.setdefault("_olcs_admin_objects", {})
+        key = (self.model, str(object_id), from_field)
+        if key not in fetched:
+            obj = super().get_object(request, object_id, from_field)
+            if obj is None:
+                raise Http404(f"{self.opts.verbose_name} not found")
+            fetched[key] = obj
+        return fetched[key]
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict:
         """A new row starts in the library the user works in (the dashboard's)."""

@@ -36,12 +36,27 @@ def current_library(request: HttpRequest) -> Tenant | None:
         return cached
     libraries = visible_libraries(request)
     chosen = request.session.get(SESSION_KEY)
-    library = libraries.filter(slug=chosen).first() if chosen else None
-    if library is None and not request.user.is_superuser:
-        only = list(libraries[:2])
-        library = only[0] if len(only) == 1 else None
+    library = None
+    if request.user.is_superuser:
+        request._olcs_can_pick = True
+    else:
+        # One query answers both questions for most librarians: which library, and whether
+        # they have another to pick.
+        first_two = list(libraries[:2])
+        request._olcs_can_pick = len(first_two) > 1
+        library = next((each for each in first_two if each.slug == chosen), None)
+        if library is None and len(first_two) == 1:
+            library = first_two[0]
+    if library is None and chosen:
+        library = libraries.filter(slug=chosen).first()
     request._olcs_current_library = library
     return library
+
+
+def can_pick_library(request: HttpRequest) -> bool:
+    """Whether the user has more than one library to work in (superusers always may pick)."""
+    current_library(request)
+    return request._olcs_can_pick
 
 
 class OlcsAdminSite(admin.AdminSite):
@@ -61,7 +76,7 @@ class OlcsAdminSite(admin.AdminSite):
         context = super().each_context(request)
         if request.user.is_active and request.user.is_staff:
             context["olcs_library"] = current_library(request)
-            context["olcs_can_pick"] = request.user.is_superuser or visible_libraries(request)[1:2].exists()
+            context["olcs_can_pick"] = can_pick_library(request)
         return context
 
     def index(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:

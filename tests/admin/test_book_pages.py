@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from catalog.search import search_book_ids
@@ -117,3 +119,18 @@ def test_the_book_page_lists_requests_with_masked_emails_only(client, ann, libra
     assert "z***@example.org" in section
     assert "zelda.canary" not in html and "Zelda" not in html and "Canary" not in html
     assert "o***@example.org" not in html  # the other library's patron
+
+
+def test_the_book_page_reads_the_book_once(client, ann, library_a, make_book):
+    book = make_book(library_a.tenant, "Read Once")
+    url = reverse("admin:catalog_book_change", args=[book.pk])
+    client.get(url)  # sessions, content types and permissions warmed up
+
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(url).status_code == 200
+    reads = [
+        q["sql"]
+        for q in captured
+        if q["sql"].startswith('SELECT "catalog_book"."id"') and "LIMIT" in q["sql"]
+    ]
+    assert len(reads) == 1, reads

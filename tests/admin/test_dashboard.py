@@ -18,6 +18,7 @@ from patrons import services as patron_services
 from patrons.pii import Personal
 from tenants.dashboard import library_dashboard
 from tenants.models import Membership
+from tenants.sites import SESSION_KEY, can_pick_library, current_library
 from tests.conftest import bearer
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
 
@@ -90,6 +91,32 @@ def test_a_choice_that_is_no_longer_allowed_falls_back(client, library_a, librar
 
     html = client.get(reverse("admin:index")).content.decode()
     assert f'data-library="{library_a.slug}"' in html and library_b.slug not in html
+
+
+@pytest.mark.parametrize(
+    ("libraries", "chosen", "expected", "can_pick", "queries"),
+    [
+        (1, None, 0, False, 1),  # the only library
+        (1, "gone", 0, False, 1),  # a choice no longer allowed: the only library
+        (2, None, None, True, 1),  # to pick
+        (2, 1, 1, True, 1),  # chosen, among the first two
+        (3, 2, 2, True, 2),  # chosen beyond them: one more query
+    ],
+)
+def test_the_library_worked_in_costs_one_query(
+    rf, library_a, library_b, libraries, chosen, expected, can_pick, queries
+):
+    tenants = [library_a.tenant, library_b.tenant, TenantFactory(name="Zeta", slug="zeta")][:libraries]
+    request = rf.get("/admin/")
+    request.user = staff("dee", *[(tenant, Role.LIBRARIAN) for tenant in tenants])
+    request.session = {SESSION_KEY: tenants[chosen].slug if isinstance(chosen, int) else chosen}
+
+    with CaptureQueriesContext(connection) as captured:
+        library = current_library(request)
+        assert can_pick_library(request) is can_pick
+        assert current_library(request) == library  # kept for the request
+    assert library == (None if expected is None else tenants[expected])
+    assert len(captured) == queries
 
 
 def test_a_superuser_picks_among_every_library(client, library_a, library_b):
