@@ -8,7 +8,7 @@ PORT ?= 8000
 PROD_ENV := DEBUG=false ALLOWED_HOSTS=olcs.example.org \
 	SECRET_KEY=ci-only-$$(printf 'x%.0s' {1..60}) HMAC_SECRET_KEY=ci-only-$$(printf 'y%.0s' {1..40})
 
-.PHONY: help install run web worker migrate test test-sqlite test-postgres lint format \
+.PHONY: help install run web worker migrate test test-sqlite test-postgres test-both lint format \
 	migrations-check schema-check check-deploy security-lint check-security ci clean
 
 help:
@@ -81,7 +81,20 @@ security-lint: install
 check-security: schema-check check-deploy security-lint
 	env -u DATABASE_URL $(BIN)/python -m pytest -q -p no:cacheprovider tests/security
 
-ci: lint migrations-check schema-check check-deploy security-lint test-sqlite test-postgres
+# Both suites at once: they share nothing (their own databases, their own Redis database
+# numbers, their own temp files), and much of each is waiting on child processes and servers.
+# Each one's output is printed when both are done; either failing fails the target.
+test-both: install
+	@test -n "$$DATABASE_URL" || (echo "set DATABASE_URL=postgres://user:pass@host/db" && exit 2)
+	@logs=$$(mktemp -d); redis="$${TEST_REDIS_URL:-}"; \
+	env -u DATABASE_URL $${redis:+TEST_REDIS_URL=$${redis%/*}/1} $(BIN)/python -m pytest -p no:cacheprovider > $$logs/sqlite.log 2>&1 & sqlite=$$!; \
+	$${redis:+env TEST_REDIS_URL=$${redis%/*}/2} $(BIN)/python -m pytest -p no:cacheprovider > $$logs/postgres.log 2>&1 & postgres=$$!; \
+	wait $$sqlite; sqlite_status=$$?; wait $$postgres; postgres_status=$$?; \
+	echo "== the suite on SQLite (exit $$sqlite_status)"; cat $$logs/sqlite.log; \
+	echo "== the suite on PostgreSQL (exit $$postgres_status)"; cat $$logs/postgres.log; \
+	rm -rf $$logs; test $$sqlite_status = 0 && test $$postgres_status = 0
+
+ci: lint migrations-check schema-check check-deploy security-lint test-both
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles db.sqlite3 db.sqlite3-*
