@@ -12,12 +12,14 @@ snapshot and hash (olcs_seed_v), and those fill every catalog table. Every deriv
 what the ORM path (catalog.services.upsert_book) writes: tests/catalog/test_seed.py checks it
 row by row, on SQLite and on PostgreSQL.
 
-SQLite: a generator thread makes the next batch in an in-memory database of its own while the
-current one is written; the FTS5 index and the library counts (CatalogStats) are filled with
-one INSERT per batch while their per-row insert triggers are dropped — dropped and re-created (from the migration's own SQL) inside each
-batch's transaction, so no other connection ever sees it missing and a failed batch rolls back
-to it; a checkpointer thread copies the WAL into the database file meanwhile. PostgreSQL: worker
-connections write batches side by side; the search_vector trigger stays on.
+SQLite: a generator process (catalog/seed_generator.py) makes the next batch in a database file
+of its own (in memory, under /dev/shm) while the current one is written from the file before it,
+attached read-only; the FTS5 index and the library counts (CatalogStats) are filled with one
+INSERT per batch while their per-row insert triggers are dropped — dropped and re-created (from
+the migration's own SQL) inside each batch's transaction, so no other connection ever sees it
+missing and a failed batch rolls back to it; a checkpointer thread copies the WAL into the
+database file meanwhile. PostgreSQL: worker connections write batches side by side; the
+search_vector trigger stays on.
 """
 
 # Every statement here is put together from this module's constants and integers, never from input.
@@ -27,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import importlib
 import itertools
 import json
@@ -44,6 +45,7 @@ from django.db import connection, transaction
 
 from catalog.models import CONTENT_FIELDS, Author, BookFacet, BookVersion, fold, year_sort_key
 from catalog.search import words
+from catalog.seed_generator import SLOTS, GeneratorProcess, Recorder, register_functions, slot_schema
 from tenants.models import Tenant
 
 _search_index = importlib.import_module("catalog.migrations.0004_search_per_library")
@@ -391,6 +393,8 @@ SUBTITLES = (
 AUTHORS_PER_TENANT = 5_000
 BATCH = 50_000
 BATCH_LIMIT = 200_000
+BATCH_FILE_MMAP = 1 << 30  # a batch file is about 1.5 KB a book: 300 MB at BATCH_LIMIT
+WAL_RESTART_BYTES = 256 << 20  # SQLite: let the WAL start over once it is this long
 # Seeded Open Library keys are /works/OL{id + KEY_OFFSET}W: far above the real ones.
 KEY_OFFSET = 900_000_000
 SECOND = 1_000_000
@@ -1222,15 +1226,15 @@ class _Plan:
 class _Session:
     """This connection's settings for the bulk load, and the way batches are made.
 
-    SQLite, outside a transaction: a generator thread makes the next batch in an in-memory
-    database of its own while this connection writes the current one to the catalog (a batch
-    changes hands whole, through sqlite3's serialize/deserialize), and a checkpointer thread
-    copies the WAL into the database file meanwhile. PostgreSQL, outside a transaction: worker
-    threads, each with its own connection, take turns at the batches. Within a transaction
-    already (a test's), this connection does everything. All settings are put back on exit.
+    SQLite, outside a transaction: a generator process makes the next batch in a file of its own
+    while this connection writes the current one to the catalog from the file before (attached
+    read-only), and a checkpointer thread copies the WAL into the database file meanwhile.
+    PostgreSQL, outside a transaction: worker threads, each with its own connection, take turns
+    at the batches. Within a transaction already (a test's), this connection does everything.
+    All settings are put back on exit.
     """
 
-    GENERATED = "olcs_seed_gen"  # the schema a generated batch is attached as
+    GENERATED = "olcs_seed_gen"  # the schema a generated batch is attached as (read-only)
 
     def __init__(self, plan: _Plan, rng: random.Random | None, seed: int | None, *, workers: int = 1) -> None:
         self.plan, self.rng, self.seed = plan, rng, seed
@@ -1281,15 +1285,13 @@ class _Session:
             # pool), and checking them would cost a tenth of the time. (This setting, and the
             # ones below, only change outside a transaction: a test's seed keeps its checks.)
             self._pragma(cursor, "foreign_keys", 0)
-            self.pipeline = hasattr(connection.connection, "deserialize")
+            self.pipeline = True
         if not self.pipeline:
             with transaction.atomic():
-                _create_tables(cursor.execute, cursor.executemany, self.plan, "%s", batch_schema="temp")
+                _create_tables(cursor.execute, cursor.executemany, self.plan, "%s", batch_schemas=["temp"])
             self.restore += [f"DROP TABLE IF EXISTS temp.{name}" for name in self.plan.all_tables()]
-            _register_functions(connection.connection, self.rng)
+            register_functions(connection.connection, self.rng)
             return
-        cursor.execute(f"ATTACH DATABASE ':memory:' AS {self.GENERATED}")
-        self.restore.append(f"DETACH DATABASE {self.GENERATED}")
         cursor.execute("PRAGMA journal_mode")
         name = str(connection.settings_dict["NAME"])
         if cursor.fetchone()[0].lower() == "wal" and "mode=memory" not in name:
@@ -1312,7 +1314,7 @@ class _Session:
         self.immediate = ", ".join(connection.ops.quote_name(name) for (name,) in cursor.fetchall())
         self.restore += [f"DROP TABLE IF EXISTS pg_temp.{name}" for name in self.plan.all_tables()]
         with transaction.atomic():
-            _create_tables(cursor.execute, cursor.executemany, self.plan, "%s", batch_schema="pg_temp")
+            _create_tables(cursor.execute, cursor.executemany, self.plan, "%s", batch_schemas=["pg_temp"])
 
     # -- authors and ids ------------------------------------------------------------------------------
 
@@ -1388,14 +1390,52 @@ class _Session:
             yield sum(count for _, count in parts), versions
 
     def _run_pipeline(self, jobs: list[Batch], pools: dict[int, list]) -> Iterator[tuple[int, int]]:
-        generator = _GeneratorThread(self.plan, self.rng, jobs, pools)
+        """SQLite: the generator process makes batch k + 1 (and k + 2 …, SLOTS ahead) while batch k is written."""
+        setup = Recorder()
+        _create_tables(
+            setup.execute,
+            setup.executemany,
+            self.plan,
+            "?",
+            batch_schemas=[slot_schema(s) for s in range(SLOTS)],
+        )
+        setup.executemany(
+            f"INSERT INTO temp.olcs_seed_authors VALUES ({', '.join(['?'] * 9)})",  # nosec B608  # SQL built from code: table names and numbers, no input
+            self.plan.author_rows(pools),
+        )
+        random_sql = _random_sql(self.plan.d, self.rng)
+        to_make = iter(jobs)
+
+        def make_next(slot: int) -> None:
+            parts = next(to_make, None)
+            if parts is not None:
+                steps = Recorder()
+                self.plan.generate(
+                    steps.execute, parts=parts, out=f"{slot_schema(slot)}.", random_sql=random_sql
+                )
+                generator.generate(slot, steps.steps)
+
+        generator = GeneratorProcess(setup.steps, self.rng)
         try:
+            for slot in range(SLOTS):
+                make_next(slot)
             for parts in jobs:
-                image, versions = generator.next_batch()
-                connection.connection.deserialize(image, name=self.GENERATED)
-                del image
-                with transaction.atomic(), connection.cursor() as cursor:
-                    self._write(cursor, f"{self.GENERATED}.")
+                slot, versions = generator.ready()
+                if self.checkpointer and self.checkpointer.wal_bytes >= WAL_RESTART_BYTES:
+                    # The WAL starts over from its beginning only if a transaction begins once all
+                    # of it is in the database file: wait for the copy now and then. Rewriting the
+                    # WAL's first pages costs far less than growing it for ever (docs/performance.md).
+                    self.checkpointer.wait()
+                with connection.cursor() as cursor:
+                    cursor.execute(f"ATTACH DATABASE %s AS {self.GENERATED}", [generator.uri(slot)])
+                    try:
+                        # Read through a memory map: the file's pages are in memory already.
+                        cursor.execute(f"PRAGMA {self.GENERATED}.mmap_size = {BATCH_FILE_MMAP}")
+                        with transaction.atomic():
+                            self._write(cursor, f"{self.GENERATED}.")
+                    finally:
+                        cursor.execute(f"DETACH DATABASE {self.GENERATED}")
+                make_next(slot)
                 if self.checkpointer:
                     self.checkpointer.poke()
                 yield sum(count for _, count in parts), versions
@@ -1453,20 +1493,21 @@ class _Session:
         )
 
 
-def _create_tables(execute, executemany, plan: _Plan, mark: str, *, batch_schema: str) -> None:
-    """The plan's small tables (temp) with their rows, and its batch tables in `batch_schema`."""
+def _create_tables(execute, executemany, plan: _Plan, mark: str, *, batch_schemas: list[str]) -> None:
+    """The plan's small tables (temp) with their rows, and its batch tables in each of `batch_schemas`."""
     temp = plan.d.temp
     for name, (columns, rows) in plan.helper_tables.items():
         execute(f"DROP TABLE IF EXISTS {temp(name)}")
         execute(f"CREATE TEMP TABLE {name} ({columns})")
         if rows:
             executemany(f"INSERT INTO {temp(name)} VALUES ({', '.join([mark] * len(rows[0]))})", rows)  # nosec B608  # SQL built from code: table names and numbers, no input
-    for name, columns in plan.batch_tables().items():
-        execute(f"DROP TABLE IF EXISTS {batch_schema}.{name}")
-        if batch_schema in ("temp", "pg_temp"):
-            execute(f"CREATE TEMP TABLE {name} ({columns})")
-        else:
-            execute(f"CREATE TABLE {batch_schema}.{name} ({columns})")
+    for schema in batch_schemas:
+        for name, columns in plan.batch_tables().items():
+            execute(f"DROP TABLE IF EXISTS {schema}.{name}")
+            if schema in ("temp", "pg_temp"):
+                execute(f"CREATE TEMP TABLE {name} ({columns})")
+            else:
+                execute(f"CREATE TABLE {schema}.{name} ({columns})")
     plan.analyze(execute, ", ".join(temp(name) for name in plan.helper_tables))
 
 
@@ -1475,83 +1516,6 @@ def _random_sql(d: _Dialect, rng: random.Random | None) -> str:
     if not d.sqlite:
         return d.POSTGRESQL_RANDOM62  # reproducible through setseed()
     return "olcs_seed_random()" if rng is not None else "(random() & 4611686018427387903)"
-
-
-def _register_functions(raw: sqlite3.Connection, rng: random.Random | None) -> None:
-    if rng is not None:
-        raw.create_function("olcs_seed_random", 0, lambda: rng.getrandbits(62))
-    raw.create_function("olcs_seed_sha256", 1, _sha256_hex, deterministic=True)
-
-
-_SHA256 = hashlib.sha256()
-
-
-def _sha256_hex(text: str) -> str:
-    # A copy of a ready context: hashlib.sha256() itself looks the algorithm up on every call.
-    digest = _SHA256.copy()
-    digest.update(text.encode())
-    return digest.hexdigest()
-
-
-class _GeneratorThread:
-    """Makes the batches, one ahead of the writer, in an in-memory SQLite database of its own."""
-
-    def __init__(self, plan: _Plan, rng: random.Random | None, jobs: list[Batch], pools) -> None:
-        self.plan, self.rng, self.jobs, self.pools = plan, rng, jobs, pools
-        self.batches: queue.Queue = queue.Queue(maxsize=1)
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._main, name="seed-catalog-generator", daemon=True)
-        self.thread.start()
-
-    def next_batch(self) -> tuple[bytes, int]:
-        """The next batch as a database image, and its number of versions."""
-        while True:
-            try:
-                item = self.batches.get(timeout=1)
-            except queue.Empty:
-                if not self.thread.is_alive():
-                    raise RuntimeError("the seed_catalog generator thread stopped") from None
-                continue
-            if isinstance(item, BaseException):
-                raise item
-            return item
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.thread.join()
-
-    def _main(self) -> None:
-        db = sqlite3.connect(":memory:", isolation_level=None)
-        try:
-            db.execute("PRAGMA cache_size = -262144")
-            db.execute("PRAGMA temp.cache_size = -262144")
-            _register_functions(db, self.rng)
-            _create_tables(db.execute, db.executemany, self.plan, "?", batch_schema="main")
-            db.executemany(
-                f"INSERT INTO temp.olcs_seed_authors VALUES ({', '.join(['?'] * 9)})",  # nosec B608  # SQL built from code: table names and numbers, no input
-                self.plan.author_rows(self.pools),
-            )
-            random_sql = _random_sql(self.plan.d, self.rng)
-            for parts in self.jobs:
-                db.execute("BEGIN")
-                self.plan.generate(db.execute, parts=parts, out="main.", random_sql=random_sql)
-                db.execute("COMMIT")
-                versions = db.execute("SELECT count(*) FROM main.olcs_seed_v").fetchone()[0]
-                if not self._put((db.serialize(name="main"), versions)):
-                    return
-        except BaseException as error:  # handed to the writer, which raises it
-            self._put(error)
-        finally:
-            db.close()
-
-    def _put(self, item) -> bool:
-        while not self.stopping.is_set():
-            try:
-                self.batches.put(item, timeout=0.5)
-                return True
-            except queue.Full:
-                continue
-        return False
 
 
 class _Checkpointer:
@@ -1564,12 +1528,20 @@ class _Checkpointer:
     def __init__(self, path: str) -> None:
         self.path = path
         self.wake = threading.Event()
+        self.idle = threading.Event()
+        self.idle.set()
         self.stopping = False
+        self.wal_bytes = 0  # the WAL's length at the last copy
         self.thread = threading.Thread(target=self._main, name="seed-catalog-checkpointer", daemon=True)
         self.thread.start()
 
     def poke(self) -> None:
+        self.idle.clear()
         self.wake.set()
+
+    def wait(self) -> None:
+        """Until the copy asked for last is done."""
+        self.idle.wait()
 
     def stop(self) -> None:
         self.stopping = True
@@ -1579,14 +1551,19 @@ class _Checkpointer:
     def _main(self) -> None:
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None, uri=self.path.startswith("file:"))
         try:
+            page_size = db.execute("PRAGMA page_size").fetchone()[0]
             while True:
                 self.wake.wait()
                 self.wake.clear()
                 with contextlib.suppress(sqlite3.Error):  # a missed copy only leaves the WAL longer
-                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    _, frames, _ = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    self.wal_bytes = frames * page_size
+                if not self.wake.is_set():
+                    self.idle.set()
                 if self.stopping:
                     return
         finally:
+            self.idle.set()
             db.close()
 
 

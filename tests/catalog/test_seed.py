@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import os
+import sqlite3
 from collections import Counter
 from io import StringIO
 
@@ -19,6 +21,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from catalog import seed_generator
 from catalog.models import (
     CONTENT_FIELDS,
     Author,
@@ -33,7 +36,7 @@ from catalog.models import (
     year_sort_key,
 )
 from catalog.search import search_book_ids
-from catalog.seed import AUTHORS_PER_TENANT, canonical_json, seed_catalog, seed_tenants
+from catalog.seed import AUTHORS_PER_TENANT, _Checkpointer, canonical_json, seed_catalog, seed_tenants
 from catalog.services import changed_fields, facet_rows, upsert_book
 from patrons.isbn import is_valid_isbn, isbn13_to_10
 from tenants.models import Tenant
@@ -322,7 +325,7 @@ class _Rollback(Exception):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_seed_outside_a_transaction_commits_batches_and_puts_everything_back():
-    """The command's own path: SQLite's generator thread, PostgreSQL's worker connections."""
+    """The command's own path: SQLite's generator process, PostgreSQL's worker connections."""
 
     def pragma(name: str) -> int:
         return sql_rows(f"PRAGMA {name}")[0][0]
@@ -355,3 +358,167 @@ def test_a_seed_outside_a_transaction_commits_batches_and_puts_everything_back()
         assert sql_rows("SELECT count(*) FROM sqlite_temp_master WHERE name LIKE 'olcs_seed_%'") == [(0,)]
         assert "olcs_seed_gen" not in {row[1] for row in sql_rows("PRAGMA database_list")}
         assert sql_rows("PRAGMA foreign_key_check") == []
+
+
+# --- SQLite's generator process ------------------------------------------------------------
+
+
+def _catalog_rows(tenants: list[Tenant]) -> list[tuple]:
+    """What a seed decided about each book, in order (ids, and so author keys and hashes, aside)."""
+    rows = (
+        Book.objects.filter(tenant__in=tenants)
+        .order_by("id")
+        .values_list(
+            "title", "subtitle", "subjects", "isbns", "authors_data", "first_publish_year", "current_version"
+        )
+    )
+    return [(*row[:4], [author["name"] for author in row[4]], *row[5:]) for row in rows]
+
+
+@pytest.fixture
+def generator_directories(monkeypatch) -> list[str]:
+    """The slot directories of every generator process started meanwhile."""
+    made: list[str] = []
+    original = seed_generator.GeneratorProcess.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        made.append(self.directory)
+
+    monkeypatch.setattr(seed_generator.GeneratorProcess, "__init__", init)
+    return made
+
+
+@SQLITE
+@pytest.mark.django_db(transaction=True)
+def test_the_generator_process_makes_what_the_writer_would_make_itself(generator_directories):
+    """Same seed, same catalog: batches made in the other process, or in this connection (in a transaction)."""
+    seed_catalog(tenants=seed_tenants(2, prefix="piped"), books=90, seed=21, batch_size=20)
+    assert len(generator_directories) == 1
+    piped = _catalog_rows(libraries_of("piped"))
+    assert len(piped) == 90
+    with transaction.atomic():
+        seed_catalog(tenants=seed_tenants(2, prefix="inline"), books=90, seed=21, batch_size=20)
+    assert len(generator_directories) == 1  # in a transaction: no process
+    assert _catalog_rows(libraries_of("inline")) == piped
+    # Its files are gone with it.
+    assert not os.path.exists(generator_directories[0])
+
+
+def libraries_of(prefix: str) -> list[Tenant]:
+    return list(Tenant.objects.filter(slug__startswith=f"{prefix}-").order_by("slug"))
+
+
+def _fail_batch(monkeypatch, number: int, failure) -> None:
+    """The generator process gets `failure` (steps -> steps) applied to batch `number` (0-based)."""
+    original = seed_generator.GeneratorProcess.generate
+    sent: list[int] = []
+
+    def generate(self, slot, steps):
+        sent.append(slot)
+        original(self, slot, failure(self, steps) if len(sent) == number + 1 else steps)
+
+    monkeypatch.setattr(seed_generator.GeneratorProcess, "generate", generate)
+
+
+def _assert_whole_batches_and_triggers(prefix: str, batch_size: int, expected: int) -> None:
+    tenants = libraries_of(prefix)
+    books = Book.objects.filter(tenant__in=tenants)
+    assert books.count() == expected
+    assert expected % batch_size == 0
+    assert BookVersion.objects.filter(book__in=books).count() == sum(
+        books.values_list("current_version", flat=True)
+    )
+    assert sql_rows(
+        "SELECT count(*) FROM sqlite_master WHERE name IN ('catalog_book_fts_insert', 'catalog_stats_insert')"
+    ) == [(2,)]
+    assert "olcs_seed_gen" not in {row[1] for row in sql_rows("PRAGMA database_list")}
+    assert sql_rows("PRAGMA foreign_keys") == [(1,)]
+
+
+@SQLITE
+@pytest.mark.django_db(transaction=True)
+def test_an_error_in_the_generator_process_stops_the_seed_after_whole_batches(
+    monkeypatch, generator_directories
+):
+    _fail_batch(monkeypatch, 2, lambda _process, steps: [*steps, ("SELECT no_such_function()", None)])
+    with pytest.raises(RuntimeError, match=r"(?s)generator process failed.*no_such_function"):
+        seed_catalog(tenants=seed_tenants(2, prefix="broken"), books=100, batch_size=20)
+    _assert_whole_batches_and_triggers("broken", 20, 40)
+    assert not os.path.exists(generator_directories[0])
+
+
+@SQLITE
+@pytest.mark.django_db(transaction=True)
+def test_a_generator_process_that_dies_stops_the_seed_instead_of_hanging(monkeypatch, generator_directories):
+    def kill(process, steps):
+        process.process.kill()
+        return steps
+
+    _fail_batch(monkeypatch, 3, kill)
+    with pytest.raises(RuntimeError, match="generator process stopped"):
+        seed_catalog(tenants=seed_tenants(1, prefix="killed"), books=100, batch_size=20)
+    # Batches 0 and 1 were made before the kill (two slots ahead); batch 2 was being made.
+    _assert_whole_batches_and_triggers(
+        "killed", 20, len(Book.objects.filter(tenant__in=libraries_of("killed")))
+    )
+    assert Book.objects.filter(tenant__in=libraries_of("killed")).count() in (20, 40, 60)
+    assert not os.path.exists(generator_directories[0])
+
+
+def test_a_generator_process_whose_writer_is_gone_removes_its_files(tmp_path):
+    """Killed writer: the process sees its socket close, and cleans up after both."""
+    process = seed_generator.GeneratorProcess([], None)
+    try:
+        assert os.path.isdir(process.directory)
+        process.connection.close()  # as if the writer died
+        assert process.process.wait(timeout=30) == 0
+        assert not os.path.exists(process.directory)
+    finally:
+        if process.process.poll() is None:
+            process.process.kill()
+
+
+def test_a_generator_process_that_failed_says_why_even_to_a_late_sender():
+    """The writer may only learn of a failure when it hands over the next batch: it still gets the reason."""
+    process = seed_generator.GeneratorProcess([("CREATE TABLE broken (", None)], None)
+    try:
+        assert process.process.wait(timeout=30) == 0
+        with pytest.raises(RuntimeError, match=r"(?s)generator process failed.*OperationalError: incomplete input"):
+            process.generate(0, [("SELECT 1", None)])
+    finally:
+        process.stop()
+    assert not os.path.exists(process.directory)
+
+
+# --- The WAL while seeding ----------------------------------------------------------------------
+
+
+def test_waiting_for_the_checkpointer_lets_the_wal_start_over(tmp_path):
+    """The writer's way of keeping the WAL short (WAL_RESTART_BYTES): wait for the copy, then begin."""
+    path = str(tmp_path / "wal.sqlite3")
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("PRAGMA journal_mode = WAL")
+    writer.execute("PRAGMA wal_autocheckpoint = 0")
+    writer.execute("CREATE TABLE t (x)")
+    checkpointer = _Checkpointer(path)
+    try:
+
+        def batch() -> int:
+            checkpointer.wait()
+            writer.execute("BEGIN IMMEDIATE")
+            writer.executemany("INSERT INTO t VALUES (?)", [(os.urandom(500),) for _ in range(2000)])
+            writer.execute("COMMIT")
+            checkpointer.poke()
+            return os.path.getsize(path + "-wal")
+
+        one = batch()
+        checkpointer.wait()
+        assert checkpointer.wal_bytes >= one * 0.9  # it knows how long the WAL is
+        # Waiting first, each batch rewrites the WAL from its start: it stays one batch long.
+        assert max(batch() for _ in range(4)) < one * 1.5
+        checkpointer.wait()
+        assert writer.execute("SELECT count(*) FROM t").fetchone() == (10_000,)
+    finally:
+        checkpointer.stop()
+        writer.close()
