@@ -1001,7 +1001,7 @@ class _Plan:
                 "words text, spwords text, PRIMARY KEY (tenant_id, idx)",
                 [],
             ),
-            # SQLite: the books as made, before they are numbered in title order (generate()).
+            # SQLite: the books as made, before they are numbered in time order (generate()).
             **(
                 {
                     "olcs_seed_unsorted": (self.batch_tables()["olcs_seed_b"], []),
@@ -1095,8 +1095,9 @@ class _Plan:
         columns = ", ".join(sql for sql, _ in self.book_columns.values())
         names = ", ".join(self.book_columns)
         if d.sqlite:
-            # Numbered in title order within each library: the writer's ids (base + n) then go
-            # into the title index in order too, where random inserts cost the most.
+            # Numbered in the order they last changed, within each library, as a real catalog's ids
+            # follow time: the writer's ids (base + n) then go into the updated_at index in order
+            # too, where random inserts cost the most.
             execute(f"DELETE FROM {temp('olcs_seed_unsorted')}")  # nosec B608  # SQL built from code: table names and numbers, no input
             execute(
                 f"INSERT INTO {temp('olcs_seed_unsorted')} ({names}) "  # nosec B608  # SQL built from code: table names and numbers, no input
@@ -1106,7 +1107,7 @@ class _Plan:
             execute(f"DELETE FROM {temp('olcs_seed_order')}")  # nosec B608  # SQL built from code: table names and numbers, no input
             execute(
                 f"INSERT INTO {temp('olcs_seed_order')} (n, made) "  # nosec B608  # SQL built from code: table names and numbers, no input
-                f"SELECT row_number() OVER (ORDER BY tenant_id, title_sort, n), n FROM {temp('olcs_seed_unsorted')}"
+                f"SELECT row_number() OVER (ORDER BY tenant_id, latest, n), n FROM {temp('olcs_seed_unsorted')}"
             )
             others = ", ".join(f"u.{name}" for name in self.book_columns if name != "n")
             execute(

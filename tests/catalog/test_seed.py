@@ -397,6 +397,18 @@ def test_the_generator_process_makes_what_the_writer_would_make_itself(generator
     assert len(generator_directories) == 1
     piped = _catalog_rows(libraries_of("piped"))
     assert len(piped) == 90
+    # Within a batch and a library, ids follow time (the order books last changed), as in a real catalog.
+    books = list(
+        Book.objects.filter(tenant__in=libraries_of("piped"))
+        .order_by("id")
+        .values_list("id", "tenant", "updated_at")
+    )
+    first = books[0][0]
+    assert [book[0] for book in books] == list(range(first, first + 90))
+    for start in range(0, 90, 20):
+        for tenant in {book[1] for book in books[start : start + 20]}:
+            times = [book[2] for book in books[start : start + 20] if book[1] == tenant]
+            assert times == sorted(times)
     with transaction.atomic():
         seed_catalog(tenants=seed_tenants(2, prefix="inline"), books=90, seed=21, batch_size=20)
     assert len(generator_directories) == 1  # in a transaction: no process
@@ -484,7 +496,9 @@ def test_a_generator_process_that_failed_says_why_even_to_a_late_sender():
     process = seed_generator.GeneratorProcess([("CREATE TABLE broken (", None)], None)
     try:
         assert process.process.wait(timeout=30) == 0
-        with pytest.raises(RuntimeError, match=r"(?s)generator process failed.*OperationalError: incomplete input"):
+        with pytest.raises(
+            RuntimeError, match=r"(?s)generator process failed.*OperationalError: incomplete input"
+        ):
             process.generate(0, [("SELECT 1", None)])
     finally:
         process.stop()
