@@ -713,8 +713,10 @@ class _Plan:
     A batch goes through three tables: olcs_seed_r, every random decision about each book (as
     numbers); olcs_seed_b, each book's texts and JSON pieces; olcs_seed_v, each version's
     canonical snapshot and hash. Every catalog table is then filled from olcs_seed_b and
-    olcs_seed_v. Books are numbered n = 1 … size within the batch; ids are given when they are
-    inserted (SQLite: the next free ids; PostgreSQL: the sequence, drawn into olcs_seed_r).
+    olcs_seed_v. Books are numbered n = 1 … size within the batch (on SQLite, renumbered in the
+    order they last changed within each library, so ids follow time); ids are given when they
+    are inserted (SQLite: the next free ids, base + n; PostgreSQL: the sequence, drawn into
+    olcs_seed_r).
     """
 
     def __init__(self, vendor: str, batch_size: int) -> None:
