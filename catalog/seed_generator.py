@@ -33,6 +33,7 @@ from multiprocessing.connection import Connection
 from typing import NoReturn
 
 SLOTS = 2
+DIRECTORY_PREFIX = "olcs-seed-"  # then the writer's process id and a random part
 Steps = list[tuple[str, list[tuple] | None]]
 
 
@@ -78,11 +79,37 @@ def _memory_directory() -> str | None:
     return shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
 
 
+def _remove_orphans(parent: str) -> None:
+    """Remove the slot directories of seeds whose process is gone (killed together with its generator)."""
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return
+    for entry in entries:
+        owner = entry.name.removeprefix(DIRECTORY_PREFIX).split("-", 1)[0]
+        if not (entry.name.startswith(DIRECTORY_PREFIX) and owner.isdigit()):
+            continue
+        try:
+            if (
+                not entry.is_dir(follow_symlinks=False)
+                or entry.stat(follow_symlinks=False).st_uid != os.getuid()
+            ):
+                continue
+            os.kill(int(owner), 0)
+        except ProcessLookupError:  # its seed is gone
+            shutil.rmtree(entry.path, ignore_errors=True)
+        except OSError:  # alive (another user's process), or already removed
+            continue
+
+
 class GeneratorProcess:
     """The generator process and its slot files, seen from the writer."""
 
     def __init__(self, setup: Steps, rng) -> None:
-        self.directory = tempfile.mkdtemp(prefix="olcs-seed-", dir=_memory_directory())
+        parent = _memory_directory() or tempfile.gettempdir()
+        _remove_orphans(parent)
+        # Named after this process, so a later seed can tell when its owner is gone.
+        self.directory = tempfile.mkdtemp(prefix=f"{DIRECTORY_PREFIX}{os.getpid()}-", dir=parent)
         self.paths = [os.path.join(self.directory, f"batch-{slot}.sqlite3") for slot in range(SLOTS)]
         ours, theirs = socket.socketpair()
         # A plain interpreter running this module (not multiprocessing's spawn, which would

@@ -12,6 +12,7 @@ import importlib
 import json
 import os
 import sqlite3
+import subprocess
 from collections import Counter
 from io import StringIO
 
@@ -536,3 +537,30 @@ def test_waiting_for_the_checkpointer_lets_the_wal_start_over(tmp_path):
     finally:
         checkpointer.stop()
         writer.close()
+
+
+def test_a_new_seed_removes_the_files_of_seeds_killed_with_their_generator(tmp_path, monkeypatch):
+    """SIGKILL to both processes leaves a slot directory: the next seed removes it, and only such ones."""
+    monkeypatch.setattr(seed_generator, "_memory_directory", lambda: str(tmp_path))
+    gone_pid = _ended_pid()
+    orphan = tmp_path / f"olcs-seed-{gone_pid}-abc"
+    alive = tmp_path / f"olcs-seed-{os.getpid()}-def"  # a seed still running (this process)
+    unrelated = tmp_path / "olcs-seed-notapid"
+    for directory in (orphan, alive, unrelated):
+        directory.mkdir()
+        (directory / "batch-0.sqlite3").write_bytes(b"x")
+    process = seed_generator.GeneratorProcess([], None)
+    try:
+        assert os.path.dirname(process.directory) == str(tmp_path)
+        assert os.path.basename(process.directory).startswith(f"olcs-seed-{os.getpid()}-")
+    finally:
+        process.stop()
+    assert not orphan.exists()
+    assert alive.exists() and unrelated.exists()
+
+
+def _ended_pid() -> int:
+    """The id of a child process that has been waited for (so no process has it, barring reuse)."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
