@@ -1096,31 +1096,27 @@ class _Plan:
         )
         columns = ", ".join(sql for sql, _ in self.book_columns.values())
         names = ", ".join(self.book_columns)
+        # SQLite: made into a temp table first, then numbered in the order they last changed
+        # (within each library), as a real catalog's ids follow time: the writer's ids (base + n)
+        # then go into the updated_at index in order too, where random inserts cost the most.
+        made = temp("olcs_seed_unsorted") if d.sqlite else f"{out}olcs_seed_b"
         if d.sqlite:
-            # Numbered in the order they last changed, within each library, as a real catalog's ids
-            # follow time: the writer's ids (base + n) then go into the updated_at index in order
-            # too, where random inserts cost the most.
-            execute(f"DELETE FROM {temp('olcs_seed_unsorted')}")  # nosec B608  # SQL built from code: table names and numbers, no input
-            execute(
-                f"INSERT INTO {temp('olcs_seed_unsorted')} ({names}) "  # nosec B608  # SQL built from code: table names and numbers, no input
-                f"SELECT {columns} FROM {temp('olcs_seed_r')} r {' '.join(self.book_joins)}"
-            )
+            execute(f"DELETE FROM {made}")  # nosec B608  # SQL built from code: table names and numbers, no input
+        execute(
+            f"INSERT INTO {made} ({names}) "  # nosec B608  # SQL built from code: table names and numbers, no input
+            f"SELECT {columns} FROM {temp('olcs_seed_r')} r {' '.join(self.book_joins)}"
+        )
+        if d.sqlite:
             # The order is worked out on narrow rows, then the wide ones are copied in it.
             execute(f"DELETE FROM {temp('olcs_seed_order')}")  # nosec B608  # SQL built from code: table names and numbers, no input
             execute(
                 f"INSERT INTO {temp('olcs_seed_order')} (n, made) "  # nosec B608  # SQL built from code: table names and numbers, no input
-                f"SELECT row_number() OVER (ORDER BY tenant_id, latest, n), n FROM {temp('olcs_seed_unsorted')}"
+                f"SELECT row_number() OVER (ORDER BY tenant_id, latest, n), n FROM {made}"
             )
             others = ", ".join(f"u.{name}" for name in self.book_columns if name != "n")
             execute(
                 f"INSERT INTO {out}olcs_seed_b ({names}) "  # nosec B608  # SQL built from code: table names and numbers, no input
-                f"SELECT o.n, {others} FROM {temp('olcs_seed_order')} o "
-                f"JOIN {temp('olcs_seed_unsorted')} u ON u.n = o.made ORDER BY o.n"
-            )
-        else:
-            execute(
-                f"INSERT INTO {out}olcs_seed_b ({names}) "  # nosec B608  # SQL built from code: table names and numbers, no input
-                f"SELECT {columns} FROM {temp('olcs_seed_r')} r {' '.join(self.book_joins)}"
+                f"SELECT o.n, {others} FROM {temp('olcs_seed_order')} o JOIN {made} u ON u.n = o.made ORDER BY o.n"
             )
         execute(
             f"WITH s AS MATERIALIZED (SELECT b.n * 4 + n.v AS k, b.n AS n, b.id AS book_id, b.tenant_id, n.v AS v, "  # nosec B608  # SQL built from code: table names and numbers, no input
@@ -1563,25 +1559,27 @@ class _Checkpointer:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.wake = threading.Event()
-        self.idle = threading.Event()
-        self.idle.set()
-        self.stopping = False
+        self.changed = threading.Condition()
+        self.asked = self.done = 0  # copies asked for, and the last one begun that has finished
+        self.stopping = self.finished = False
         self.wal_bytes = 0  # the WAL's length at the last copy
         self.thread = threading.Thread(target=self._main, name="seed-catalog-checkpointer", daemon=True)
         self.thread.start()
 
     def poke(self) -> None:
-        self.idle.clear()
-        self.wake.set()
+        with self.changed:
+            self.asked += 1
+            self.changed.notify_all()
 
     def wait(self) -> None:
         """Until the copy asked for last is done."""
-        self.idle.wait()
+        with self.changed:
+            self.changed.wait_for(lambda: self.done >= self.asked or self.finished)
 
     def stop(self) -> None:
-        self.stopping = True
-        self.wake.set()
+        with self.changed:
+            self.stopping = True
+            self.changed.notify_all()
         self.thread.join()
 
     def _main(self) -> None:
@@ -1589,18 +1587,22 @@ class _Checkpointer:
         try:
             page_size = db.execute("PRAGMA page_size").fetchone()[0]
             while True:
-                self.wake.wait()
-                self.wake.clear()
+                with self.changed:
+                    self.changed.wait_for(lambda: self.asked > self.done or self.stopping)
+                    if self.asked == self.done:
+                        return  # stopping, nothing left to copy
+                    asked = self.asked
                 with contextlib.suppress(sqlite3.Error):  # a missed copy only leaves the WAL longer
                     _, frames, _ = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                     self.wal_bytes = frames * page_size
-                if not self.wake.is_set():
-                    self.idle.set()
-                if self.stopping:
-                    return
+                with self.changed:
+                    self.done = asked
+                    self.changed.notify_all()
         finally:
-            self.idle.set()
             db.close()
+            with self.changed:
+                self.finished = True
+                self.changed.notify_all()
 
 
 def _fts_insert_trigger() -> str:

@@ -471,11 +471,11 @@ def test_a_generator_process_that_dies_stops_the_seed_instead_of_hanging(monkeyp
     _fail_batch(monkeypatch, 3, kill)
     with pytest.raises(RuntimeError, match="generator process stopped"):
         seed_catalog(tenants=seed_tenants(1, prefix="killed"), books=100, batch_size=20)
-    # Batches 0 and 1 were made before the kill (two slots ahead); batch 2 was being made.
-    _assert_whole_batches_and_triggers(
-        "killed", 20, len(Book.objects.filter(tenant__in=libraries_of("killed")))
-    )
-    assert Book.objects.filter(tenant__in=libraries_of("killed")).count() in (20, 40, 60)
+    # Killed as batch 3 was handed over, after batches 0 and 1 were written; batch 2 may have
+    # been ready by then. What was written is whole batches.
+    written = Book.objects.filter(tenant__in=libraries_of("killed")).count()
+    assert written in (40, 60)
+    _assert_whole_batches_and_triggers("killed", 20, written)
     assert not os.path.exists(generator_directories[0])
 
 
