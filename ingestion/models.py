@@ -73,6 +73,9 @@ class IngestionJob(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     # Written while the job runs; a running job whose heartbeat is old lost its worker.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # When a task for this job was last put on the queue; the watchdog enqueues a pending job
+    # again only once this is older than the stale window, so its runs do not pile up tasks.
+    enqueued_at = models.DateTimeField(null=True, blank=True, editable=False)
     works_found = models.PositiveIntegerField(default=0)
     works_created = models.PositiveIntegerField(default=0)
     works_updated = models.PositiveIntegerField(default=0)
