@@ -172,3 +172,41 @@ def test_every_declared_schedule_exists_once_after_migrate(db):
     assert {"resync-due-libraries", "recover-stalled-jobs", "worker-heartbeat"} <= {
         s["name"] for s in SCHEDULES
     }
+
+
+@pytest.fixture
+def real_queue(monkeypatch):
+    """Tasks go to the database queue (django_q's OrmQ) instead of running at once."""
+    from django_q.conf import Conf
+    from django_q.models import OrmQ
+
+    monkeypatch.setattr(Conf, "SYNC", False)
+    return OrmQ.objects
+
+
+@pytest.mark.parametrize("status", ["pending", "running"])
+def test_the_watchdog_enqueues_a_job_again_only_after_the_stale_window(
+    library_a, library_b, works, settings, real_queue, status
+):
+    """15 jobs lost by the broker: three watchdog runs leave 15 tasks, not 45, and a job is sent
+    again once its last enqueue is older than the stale window (the runner's own formula)."""
+    old = timezone.now() - services.stale_after() - timedelta(minutes=1)
+    jobs = [
+        keys_job(library, status=status, heartbeat_at=old if status == "running" else None)
+        for library in (library_a, library_b)
+        for _ in range(8 if library is library_a else 7)
+    ]
+    IngestionJob.objects.filter(pk__in=[job.pk for job in jobs]).update(created_at=old)
+
+    runs = [services.recover_stalled_jobs() for _ in range(3)]
+
+    assert [run["requeued"] for run in runs] == [15, 0, 0]
+    assert real_queue.count() == 15
+    # Each job's last enqueue is recorded; set them back past the stale window: sent once more.
+    assert IngestionJob.objects.filter(enqueued_at__isnull=True).count() == 0
+    IngestionJob.objects.update(enqueued_at=timezone.now() - services.stale_after() + timedelta(minutes=1))
+    assert services.recover_stalled_jobs()["requeued"] == 0
+    IngestionJob.objects.update(enqueued_at=old)
+    assert services.recover_stalled_jobs()["requeued"] == 15
+    assert services.recover_stalled_jobs()["requeued"] == 0
+    assert real_queue.count() == 30
