@@ -26,6 +26,7 @@ from django.utils.text import capfirst
 
 from tenants import services
 from tenants.models import ApiKey, Membership, Scope, Tenant
+from tenants.sites import DeclaredFiltersOnly
 
 Role = Membership.Role
 ALL_ROLES: tuple[str, ...] = tuple(Role.values)
@@ -72,13 +73,14 @@ class TenantListFilter(admin.RelatedOnlyFieldListFilter):
         return super().has_output() or bool(self.lookup_val)
 
 
-class TenantScopedAdmin(admin.ModelAdmin):
+class TenantScopedAdmin(DeclaredFiltersOnly, admin.ModelAdmin):
     """Base admin of a tenant-owned model: rows, pickers and permissions follow memberships.
 
     A subclass declares its model-specific options only. `tenant_field` is the lookup path
     from the model to its tenant ("tenant", or e.g. "book__tenant"). Members with a role in
     `view_roles` see the library's rows; members with a role in `edit_roles` add, change
-    and delete them. Other libraries' rows are a 404, as in the API.
+    and delete them. Other libraries' rows are a 404, as in the API. Lists filter by the
+    declared `list_filter` and the library filter only (`DeclaredFiltersOnly`).
     """
 
     tenant_field: str = "tenant"

@@ -4,11 +4,18 @@ A librarian of one library lands on its dashboard. A librarian of several librar
 superuser, first picks one; the choice is kept in the session and can be changed at any time
 (`library/`). The app list and the other admin pages keep showing every library the user
 may see; the dashboard is always one library's.
+
+Every admin registered on the site filters its lists by what it declares only
+(`DeclaredFiltersOnly`), and the login page refuses cheaply once an account or an address
+has failed too often (`OlcsAdminSite.login`).
 """
 
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.exceptions import DisallowedModelAdminLookup
+from django.contrib.admin.views.main import ChangeList
+from django.contrib.admin.widgets import url_params_from_lookup_dict
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -59,11 +66,95 @@ def can_pick_library(request: HttpRequest) -> bool:
     return request._olcs_can_pick
 
 
+# --- lists filter by what their admin declares, nothing else ----------------------------------
+
+
+class UndeclaredLookup(DisallowedModelAdminLookup):
+    """A list was asked to filter by a parameter none of its declared filters reads."""
+
+    def __init__(self, parameter: str) -> None:
+        super().__init__(f"Filtering by {parameter} not allowed")
+        self.parameter = parameter
+
+
+class DeclaredFiltersChangeList(ChangeList):
+    """A change list that applies only its declared filters (list_filter, the library filter,
+    date_hierarchy) besides search, ordering and paging.
+
+    Django applies any other query parameter naming a field of the model as a lookup
+    (`?email_hash__gte=8`, `?title__regex=...`): enough to read a hash a character at a time
+    or to run a catastrophic regular expression. Whatever the declared filters did not take
+    is refused here, before anything reaches the queryset.
+    """
+
+    def get_filters(self, request: HttpRequest) -> tuple:
+        asked = self.get_filters_params()
+        filter_specs, has_filters, remaining, may_have_duplicates, has_active = super().get_filters(request)
+        hierarchy = self.date_hierarchy
+        for parameter in remaining:
+            # The date hierarchy turns its year/month/day into these two bounds itself.
+            if (
+                hierarchy
+                and f"{hierarchy}__year" in asked
+                and parameter in {f"{hierarchy}__gte", f"{hierarchy}__lt"}
+            ):
+                continue
+            if self.is_popup_choice_limit(parameter, asked.get(parameter, [])):
+                continue
+            raise UndeclaredLookup(parameter)
+        return filter_specs, has_filters, remaining, may_have_duplicates, has_active
+
+    def is_popup_choice_limit(self, parameter: str, values: list[str]) -> bool:
+        """Whether `parameter=value` is a foreign key's `limit_choices_to`, which a raw id
+        widget's popup sends: fixed by code, not chosen by the requester."""
+        for limit in self.model._meta.related_fkey_lookups:
+            if callable(limit):
+                limit = limit()
+            allowed = url_params_from_lookup_dict(limit)
+            if parameter in allowed and all(value == allowed[parameter] for value in values):
+                return True
+        return False
+
+
+class DeclaredFiltersOnly:
+    """Mixed into every admin registered on the site (`OlcsAdminSite.register`), Django's and
+    django-q2's included: a list refuses an undeclared filter with a 400 page."""
+
+    def get_changelist(self, request: HttpRequest, **kwargs) -> type[ChangeList]:
+        return DeclaredFiltersChangeList
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        try:
+            return super().changelist_view(request, extra_context)
+        except UndeclaredLookup as refused:
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "title": "This list cannot be filtered that way",
+                "parameter": refused.parameter[:80],
+                "changelist_url": request.path,
+            }
+            request.current_app = self.admin_site.name
+            return TemplateResponse(request, "admin/olcs/undeclared_filter.html", context, status=400)
+
+
 class OlcsAdminSite(admin.AdminSite):
     site_header = "OLCS — library catalog"
     site_title = "OLCS"
     index_title = "Your library"
     index_template = "admin/olcs/dashboard.html"
+
+    def register(self, model_or_iterable, admin_class: type | None = None, **options) -> None:
+        """Register as Django does, with `DeclaredFiltersOnly` mixed into any admin that lacks it,
+        so an admin added later (or by another app) cannot filter by what it did not declare."""
+        admin_class = admin_class or admin.ModelAdmin
+        if not issubclass(admin_class, DeclaredFiltersOnly):
+            admin_class = type(
+                admin_class.__name__,
+                (DeclaredFiltersOnly, admin_class),
+                {"__module__": admin_class.__module__, "__doc__": admin_class.__doc__},
+            )
+        super().register(model_or_iterable, admin_class, **options)
 
     def get_urls(self):
         return [
