@@ -222,6 +222,16 @@ AUTH_PASSWORD_VALIDATORS = [
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 LOGIN_URL = "admin:login"
 
+# Failed admin sign-ins allowed per username and per client address in a window; the next
+# attempt gets a 429 without the password being hashed (tenants/sites.py, django-ratelimit on
+# the default cache: shared through Redis when REDIS_URL is set, per process otherwise).
+ADMIN_LOGIN_FAILURES_PER_USERNAME = env_int("ADMIN_LOGIN_FAILURES_PER_USERNAME", 5)
+ADMIN_LOGIN_FAILURES_PER_IP = env_int("ADMIN_LOGIN_FAILURES_PER_IP", 20)
+ADMIN_LOGIN_WINDOW_SECONDS = env_int("ADMIN_LOGIN_WINDOW_SECONDS", 900)
+# The client's address for that count: REMOTE_ADDR, or a header that the proxy in front sets
+# and overwrites (e.g. HTTP_X_REAL_IP); a client-supplied header would let anyone pick theirs.
+ADMIN_LOGIN_CLIENT_IP_HEADER = os.environ.get("ADMIN_LOGIN_CLIENT_IP_HEADER", "").strip()
+
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^health/?$"]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -12,18 +12,28 @@ has failed too often (`OlcsAdminSite.login`).
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.exceptions import DisallowedModelAdminLookup
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.admin.widgets import url_params_from_lookup_dict
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django_ratelimit.core import get_usage
+from redis.exceptions import RedisError
 
 from tenants.dashboard import library_dashboard
 from tenants.models import Membership, Tenant
 
 SESSION_KEY = "olcs_library"
+
+logger = logging.getLogger(__name__)
 
 
 def visible_libraries(request: HttpRequest):
@@ -138,11 +148,96 @@ class DeclaredFiltersOnly:
             return TemplateResponse(request, "admin/olcs/undeclared_filter.html", context, status=400)
 
 
+# --- sign-in: failed attempts are limited per username and per client address ------------------
+
+
+@dataclass(frozen=True)
+class LoginThrottle:
+    """Failed admin sign-ins in the last window, per username and per client address.
+
+    Counted with django-ratelimit in the default cache: shared by every process through Redis
+    when REDIS_URL is set, per process with the local-memory cache (so N processes allow about
+    N times the limit). Windows are fixed, as django-ratelimit's are: approximate by design.
+    When the cache fails, sign-in is allowed and a warning logged (fail open, as ADR 0019).
+    """
+
+    username: str
+    address: str
+
+    @classmethod
+    def for_request(cls, request: HttpRequest, username: str | None) -> LoginThrottle:
+        header = settings.ADMIN_LOGIN_CLIENT_IP_HEADER
+        address = (request.META.get(header) if header else None) or request.META.get("REMOTE_ADDR", "")
+        # Usernames are compared as typed by the backend; counting them folded stops a
+        # guesser from getting five more tries per spelling.
+        return cls(username=(username or "").strip().casefold()[:150], address=address.strip()[:64])
+
+    def counts(self, *, increment: bool) -> list[dict]:
+        window = settings.ADMIN_LOGIN_WINDOW_SECONDS
+        limits = [
+            ("olcs.admin-login.username", self.username, settings.ADMIN_LOGIN_FAILURES_PER_USERNAME),
+            ("olcs.admin-login.address", self.address, settings.ADMIN_LOGIN_FAILURES_PER_IP),
+        ]
+        usages = []
+        for group, value, limit in limits:
+            if not value or limit <= 0:
+                continue
+            usage = get_usage(
+                None,
+                group=group,
+                key=lambda _group, _request, value=value: value,
+                rate=f"{limit}/{window}s",
+                increment=increment,
+            )
+            if usage is not None:
+                usages.append(usage)
+        return usages
+
+    def seconds_refused(self) -> int:
+        """0 when a sign-in may be tried; else how long until the fullest count starts over."""
+        try:
+            full = [usage for usage in self.counts(increment=False) if usage["count"] >= usage["limit"]]
+        except RedisError:
+            logger.warning("admin sign-in throttle unavailable (fail open)", exc_info=True)
+            return 0
+        return max((max(usage["time_left"], 1) for usage in full), default=0)
+
+    def record_failure(self) -> None:
+        try:
+            self.counts(increment=True)
+        except RedisError:
+            logger.warning("admin sign-in throttle unavailable (fail open)", exc_info=True)
+
+
+class ThrottledAuthenticationForm(AdminAuthenticationForm):
+    """The admin's sign-in form: once too many attempts failed, it refuses before the password
+    is hashed (about a third of a second of CPU each), so refusing costs next to nothing."""
+
+    def clean(self) -> dict:
+        throttle = LoginThrottle.for_request(self.request, self.cleaned_data.get("username"))
+        wait = throttle.seconds_refused()
+        if wait:
+            self.request._olcs_login_retry_after = wait
+            minutes = max(1, -(-wait // 60))
+            raise ValidationError(
+                "Too many failed sign-in attempts for this account or from your network. "
+                f"Please wait {minutes} minute{'s' if minutes != 1 else ''} and try again, or ask "
+                "the platform's operator to reset your password.",
+                code="throttled",
+            )
+        try:
+            return super().clean()
+        except ValidationError:
+            throttle.record_failure()
+            raise
+
+
 class OlcsAdminSite(admin.AdminSite):
     site_header = "OLCS — library catalog"
     site_title = "OLCS"
     index_title = "Your library"
     index_template = "admin/olcs/dashboard.html"
+    login_form = ThrottledAuthenticationForm
 
     def register(self, model_or_iterable, admin_class: type | None = None, **options) -> None:
         """Register as Django does, with `DeclaredFiltersOnly` mixed into any admin that lacks it,
@@ -155,6 +250,14 @@ class OlcsAdminSite(admin.AdminSite):
                 {"__module__": admin_class.__module__, "__doc__": admin_class.__doc__},
             )
         super().register(model_or_iterable, admin_class, **options)
+
+    def login(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        response = super().login(request, extra_context)
+        wait = getattr(request, "_olcs_login_retry_after", 0)
+        if wait:
+            response.status_code = 429
+            response["Retry-After"] = str(wait)
+        return response
 
     def get_urls(self):
         return [
