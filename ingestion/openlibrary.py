@@ -181,6 +181,8 @@ class WorkRecord:
     cover_ids: tuple[int, ...] = ()
     first_publish_date: str | None = None  # as given: "1954", "October 1, 1988"
     redirected_from: tuple[str, ...] = ()  # the keys that redirected to `key`, in order
+    # The record's last change (epoch seconds), as search's `last_modified_i` gives it.
+    last_modified: int | None = None
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,14 @@ class EditionRecord:
     languages: tuple[str, ...] = ()  # "eng" from /languages/eng
     publish_date: str | None = None
     redirected_from: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class WorkEditions:
+    """A work's editions as listed (perhaps not all of them) and how many it has in all."""
+
+    total: int
+    editions: tuple[EditionRecord, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -342,7 +352,23 @@ def _work_record(data: Mapping, key: str, redirected_from: tuple[str, ...]) -> W
         cover_ids=_positive_ints(data.get("covers")),
         first_publish_date=text_value(data.get("first_publish_date")),
         redirected_from=redirected_from,
+        last_modified=_epoch_seconds(data.get("last_modified")),
     )
+
+
+def _epoch_seconds(value: object) -> int | None:
+    """Epoch seconds of a `{"type": "/type/datetime", "value": "2020-09-13T12:26:40.000000"}`
+    (UTC, as Open Library keeps it); None when absent or unreadable."""
+    text = text_value(value)
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp())
 
 
 def _edition_record(data: Mapping, key: str, redirected_from: tuple[str, ...] = ()) -> EditionRecord:
@@ -421,6 +447,22 @@ def _retry_after_seconds(value: str | None) -> float | None:
     if not math.isfinite(seconds):
         return None
     return max(0.0, seconds)
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an http(s) URL, the port filled in; None for anything else."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # a port that is not a number, or out of range
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower(), port if port is not None else _DEFAULT_PORTS[scheme]
 
 
 def user_agent() -> str:
@@ -587,11 +629,17 @@ class OpenLibraryClient:
 
         Pass the work's final key (from get_work): a merged work's key has no editions.
         """
+        return list(self.work_editions(key, limit=limit, max_pages=max_pages).editions)
+
+    def work_editions(self, key: str, *, limit: int = 50, max_pages: int = 20) -> WorkEditions:
+        """The editions of a work as get_work_editions lists them, with how many the work has
+        in all (Open Library's `size`, which counts editions past `max_pages` too)."""
         work_key = normalize_work_key(key)
         if not 1 <= limit <= 1000 or max_pages < 1:
             raise ValueError("limit must be between 1 and 1000 and max_pages at least 1")
         editions: dict[str, EditionRecord] = {}
         offset = 0
+        size = None
         for _ in range(max_pages):
             data = self._get_json(f"{work_key}/editions.json", {"limit": limit, "offset": offset})
             if not isinstance(data, Mapping) or not isinstance(data.get("entries"), list):
@@ -611,7 +659,8 @@ class OpenLibraryClient:
                 break
         else:
             logger.info("stopped listing the editions of %s after %d pages", work_key, max_pages)
-        return list(editions.values())
+        total = max(size, len(editions)) if size is not None else len(editions)
+        return WorkEditions(total=total, editions=tuple(editions.values()))
 
     def _edition_entry(self, entry: object) -> EditionRecord | None:
         if not isinstance(entry, Mapping):
@@ -743,20 +792,14 @@ class OpenLibraryClient:
         """GET a JSON answer: throttled, redirects followed, retried; OpenLibraryError otherwise."""
         url = self._url(path)
         attempt = 1
-        redirects = 0
+        visited: list[str] = []
         while True:
             try:
                 response = self._send(url, params)
                 try:
                     if response.is_redirect:
-                        redirects += 1
-                        if redirects > MAX_HTTP_REDIRECTS:
-                            raise OpenLibraryError(
-                                f"more than {MAX_HTTP_REDIRECTS} HTTP redirects from {path}",
-                                url=url,
-                                status=response.status_code,
-                            )
-                        url = urljoin(response.url, response.headers["Location"])
+                        visited.append(response.url)
+                        url = self._redirect_target(path, response, visited)
                         params = None  # the new location carries its own query
                         continue
                     if response.status_code not in RETRY_STATUSES:
@@ -797,6 +840,39 @@ class OpenLibraryClient:
             self.retry_count += 1
             self.sleep(wait)
             attempt += 1
+
+    def _redirect_target(self, path: str, response: requests.Response, visited: list[str]) -> str:
+        """Where a 3xx answer sends us, if it may be followed; OpenLibraryError otherwise.
+
+        Only Open Library itself (OPEN_LIBRARY_BASE_URL's scheme, host and port) is followed:
+        a redirect to anywhere else could make a loopback or internal service's JSON a catalog
+        record, and one to plain http would downgrade the connection. Not retried: the answer
+        is deliberate, and retrying would only ask again.
+        """
+        location = response.headers.get("Location", "").strip()
+        status = response.status_code
+        if not location:
+            raise OpenLibraryError(
+                f"Open Library answered {status} for {path}, a redirect without a location",
+                url=response.url,
+                status=status,
+            )
+        target = urljoin(response.url, location)
+        if _origin(target) != _origin(self.base_url):
+            raise OpenLibraryError(
+                f"Open Library redirected {path} to {location!r:.200} off Open Library; not followed",
+                url=response.url,
+                status=status,
+            )
+        if target in visited:
+            raise OpenLibraryError(
+                f"redirect loop from {path}: {urlsplit(target).path} again", url=response.url, status=status
+            )
+        if len(visited) > MAX_HTTP_REDIRECTS:
+            raise OpenLibraryError(
+                f"more than {MAX_HTTP_REDIRECTS} HTTP redirects from {path}", url=response.url, status=status
+            )
+        return target
 
     def _send(self, url: str, params: Mapping[str, str | int] | None) -> requests.Response:
         self.throttle.acquire()

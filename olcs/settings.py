@@ -381,6 +381,13 @@ Q_CLUSTER = {
     "save_limit": 1000,
     "label": "Worker",
     "sync": TESTING and env_bool("Q_SYNC", True),
+# Catalog records come from here: over plain http anyone on the path could write them. Only
+# development and the test runner may use a local http fake.
+if not DEBUG and "pytest" not in sys.modules and not OPEN_LIBRARY_BASE_URL.lower().startswith("https://"):
+    raise ImproperlyConfigured(
+        f"OPEN_LIBRARY_BASE_URL must be an https:// URL in production, not {OPEN_LIBRARY_BASE_URL!r:.100} "
+        "(a plain-http Open Library is allowed only with DEBUG=true, for a local fake)."
+    )
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL

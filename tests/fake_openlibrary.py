@@ -147,6 +147,9 @@ class FakeOpenLibrary:
             return self.search(params)
         if path == "/api/books":
             return self.books_api(params)
+        editions = re.fullmatch(r"/works/([^/]+)/editions\.json", path)
+        if editions:
+            return self.work_editions(f"/works/{editions.group(1)}", params)
         match = re.fullmatch(r"/(works|books|authors|isbn)/([^/]+)\.json", path)
         if not match:
             return 404, {"Content-Type": "text/html"}, HTML_404
@@ -175,6 +178,29 @@ class FakeOpenLibrary:
         if work is None:
             return 404, *_json({"error": "notfound", "key": key})
         return 200, *_json(work.record())
+
+    def work_editions(self, key: str, params: dict[str, str]) -> tuple[int, dict, str]:
+        """A page of a work's editions. `size` is the work's edition_count when that is more than
+        the editions the fake holds (as in search's edition_count), else how many it holds."""
+        work = self.works.get(key)
+        if work is None or key in self.redirects or key in self.deleted:
+            return 404, *_json({"error": "notfound", "key": key})
+        limit, offset = int(params.get("limit", 50)), int(params.get("offset", 0))
+        linked = [
+            record
+            for record in self.editions.values()
+            if any(link.get("key") == key for link in record.get("works", []))
+        ]
+        links = {"self": f"{key}/editions.json", "work": key}
+        if offset + limit < len(linked):
+            links["next"] = f"{key}/editions.json?limit={limit}&offset={offset + limit}"
+        return 200, *_json(
+            {
+                "links": links,
+                "size": max(work.edition_count, len(linked)),
+                "entries": linked[offset : offset + limit],
+            }
+        )
 
     def author(self, key: str) -> tuple[int, dict, str]:
         for work in self.works.values():

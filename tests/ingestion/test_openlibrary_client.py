@@ -160,6 +160,7 @@ def test_work_with_description_text_object(client, ol):
         author_keys=("/authors/OL243630A",),
         cover_ids=(5732360,),
         first_publish_date="2009",
+        last_modified=1600864725,  # "2020-09-23T12:38:45.353111", UTC
     )
     assert work.description.startswith("En medio del ritmo acelerado")
     assert work.subjects == () and work.subtitle is None

@@ -24,7 +24,10 @@ from tests.fake_openlibrary import FakeOpenLibrary
 
 REASONS = {
     200: "OK",
+    301: "Moved Permanently",
     302: "Found",
+    307: "Temporary Redirect",
+    308: "Permanent Redirect",
     404: "Not Found",
     429: "Too Many Requests",
     500: "Internal Server Error",
@@ -41,6 +44,8 @@ class Fault:
     `seconds`), "reset" (RST), "close" (close without a word), "stream" (a 200 head, then
     `megabytes` of JSON whitespace, or until the client goes away), "drip" (a 200 head, then a
     byte every 0.1 s for `seconds`: no single read times out).
+    "redirect" (a `status` 3xx to `location`, where `{target}` stands for the request's own path
+    and query).
     `times`: how many requests get the fault (None: all of them).
     """
 
@@ -51,10 +56,17 @@ class Fault:
     seconds: float = 0.0
     megabytes: int = 0
     times: int | None = None
+    location: str | Callable[[str], str] = ""
 
 
 def status(code: int, body: bytes = b'{"error": "busy"}', **headers: str) -> Fault:
     return Fault("status", status=code, headers={"Content-Type": "application/json", **headers}, body=body)
+
+
+def redirect(location: str | Callable[[str], str], code: int = 302, times: int | None = None) -> Fault:
+    """A redirect to `location`: `{target}` in it stands for the request's path and query; a
+    function is given that target and returns the location."""
+    return Fault("redirect", status=code, location=location, times=times)
 
 
 @dataclass
@@ -142,6 +154,15 @@ class FaultyOpenLibrary:
                     connection.sendall(_answer(code, headers, body.encode("utf-8")))
                 elif fault.kind == "status":
                     connection.sendall(_answer(fault.status, fault.headers, fault.body))
+                elif fault.kind == "redirect":
+                    location = (
+                        fault.location(target)
+                        if callable(fault.location)
+                        else fault.location.replace("{target}", target)
+                    )
+                    connection.sendall(
+                        _answer(fault.status, {"Location": location, "Content-Type": "text/html"}, b"")
+                    )
                 elif fault.kind == "reset":
                     # SO_LINGER 0: close() sends RST, as a crashed or overloaded peer does.
                     connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
