@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.db.models import Case, IntegerField, QuerySet, Value, When
@@ -18,6 +20,7 @@ from tenants.models import Tenant
 from tenants.sites import current_library
 
 SEARCH_RESULTS = 500  # best matches per library that the admin's search lists
+VERSION_NUMBER = re.compile(r"[0-9]{1,9}")
 
 
 class BookVersionInline(admin.TabularInline):
@@ -175,7 +178,9 @@ class BookAdmin(TenantScopedAdmin):
         if not self.has_view_permission(request, book):
             raise Http404("Book not found")
         numbers = [request.GET.get("a", ""), request.GET.get("b", "")]
-        if not all(n.isdigit() for n in numbers):
+        # ASCII digits only, and few of them: "²".isdigit() holds, and a forty-digit number
+        # overflows SQLite's integers.
+        if not all(VERSION_NUMBER.fullmatch(n) for n in numbers):
             raise Http404("Choose two versions")
         first, second = (int(n) for n in numbers)
         versions = {v.version: v for v in book.versions.filter(version__in={first, second})}

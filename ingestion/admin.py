@@ -6,9 +6,9 @@ import re
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.db import transaction
 from django.http import HttpRequest, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
@@ -262,7 +262,9 @@ class IngestionJobAdmin(TenantScopedAdmin):
         ]
 
     def _job_for_action(self, request: HttpRequest, object_id: str) -> IngestionJob:
-        job = get_object_or_404(self.get_queryset(request), pk=object_id if object_id.isdigit() else -1)
+        # The admin's one lookup by URL id: another library's job, or an id that is no number
+        # ("²", forty digits), is a 404 like a missing one.
+        job = self.get_object(request, unquote(object_id))
         if request.method != "POST" or not self.has_tenant_role(request, self.edit_roles, job):
             raise PermissionError
         return job
