@@ -673,7 +673,7 @@ class ApiKeyAdmin(IssueOnceMixin, TenantScopedAdmin):
 
 
 class MembershipAddForm(forms.ModelForm):
-    """Add a librarian by exact username, so a library admin never browses every account."""
+    """A superuser adds an account to a library by its exact username (no list of every account)."""
 
     username = forms.CharField(max_length=150, help_text="The exact username of an existing account.")
 
@@ -701,13 +701,23 @@ class MembershipAddForm(forms.ModelForm):
 
 @admin.register(Membership)
 class MembershipAdmin(TenantScopedAdmin):
-    """Who works for which library: library admins manage their library's members."""
+    """Who works for which library: superusers add accounts to libraries; library admins change
+    their members' roles and remove members (docs/decisions/0024-adding-librarians.md).
+
+    Accounts are the platform's, not a library's: a library admin who could add members could
+    probe every username ("no such account" or "added") and attach another library's librarian
+    to their own without that person's consent.
+    """
 
     edit_roles = (Role.ADMIN,)
     list_display = ("user", "tenant", "role", "created_at")
     list_select_related = ("user", "tenant")
     list_filter = ("role",)
     search_fields = ("user__username",)
+    change_list_template = "admin/tenants/membership/change_list.html"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_active and request.user.is_staff and request.user.is_superuser)
 
     def get_fields(self, request: HttpRequest, obj: Membership | None = None) -> list[str]:
         if obj is None:

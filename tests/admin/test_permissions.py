@@ -52,7 +52,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     },
     "tenants.membership": {
         "changelist": LIBRARIANS_A | WITH_B,
-        "add": ADMINS_A,
+        "add": SUPER,  # accounts are added to libraries by the platform (ADR 0024)
         "change": LIBRARIANS_A,
         "delete": ADMINS_A,
     },
@@ -318,6 +318,13 @@ class AdminPermissionMatrix(TestCase):
             {"username": "newcomer", "tenant": self.b.pk, "role": "librarian"},
         )
         self.assertFalse(Membership.objects.filter(user=new_user, tenant=self.b).exists())
+        self.client.post(
+            reverse("admin:tenants_membership_add"),
+            {"username": "newcomer", "tenant": self.a.pk, "role": "librarian"},
+        )
+        # Adding an account to a library is the platform's act, even into the admin's own library.
+        self.assertFalse(Membership.objects.filter(user=new_user).exists())
+        self.client.force_login(self.users["superuser"])
         self.client.post(
             reverse("admin:tenants_membership_add"),
             {"username": "newcomer", "tenant": self.a.pk, "role": "librarian"},

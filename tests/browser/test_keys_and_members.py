@@ -1,5 +1,6 @@
 """API keys and memberships in a browser: a library admin issues a key (shown once), sees when it
-was last used, revokes it, and adds a member; a plain librarian can only look."""
+was last used, revokes it, and changes a member's role once the platform's operator added them;
+a plain librarian can only look."""
 
 from __future__ import annotations
 
@@ -108,33 +109,45 @@ def test_a_plain_librarian_sees_keys_but_cannot_issue_or_revoke_them(logged_in, 
     expect(page.locator(".object-tools a:has-text('Revoke')")).to_have_count(0)
 
 
-def test_a_library_admin_adds_a_member_by_username_and_changes_their_role(logged_in, library_a, admin_a):
+def test_a_superuser_adds_a_member_by_username_and_their_library_admin_changes_their_role(
+    logged_in, library_a, admin_a, superuser
+):
     UserFactory(username="carl", password=None)
     ada = logged_in(admin_a)
-    page = ada.page
 
+    # A library admin cannot add accounts (nor probe which exist): they are told who does.
     ada.goto(MEMBERS)
+    expect(ada.page.locator(".object-tools a.addlink")).to_have_count(0)
+    expect(ada.page.locator("#adding-members")).to_contain_text("ask the platform's operator")
+    assert ada.goto(MEMBERS + "add/").status == 403
+
+    root = logged_in(superuser)
+    page = root.page
+    root.goto(MEMBERS)
     page.click(".object-tools a.addlink")
     page.fill("#id_username", "carl")
     page.select_option("#id_tenant", str(library_a.tenant.pk))
     page.select_option("#id_role", Role.LIBRARIAN)
     page.click("input[name=_save]")
-
     expect(page.locator("ul.messagelist")).to_contain_text("added successfully")
     membership = Membership.objects.get(user__username="carl")
     assert (membership.tenant, membership.role) == (library_a.tenant, Role.LIBRARIAN)
-    page.click(f"#result_list a[href$='/{membership.pk}/change/']")
-    page.select_option("#id_role", Role.ADMIN)
-    page.click("input[name=_save]")
-    membership.refresh_from_db()
-    assert membership.role == Role.ADMIN
 
-    # An unknown account is an error on the form, not a new account.
-    ada.goto(MEMBERS + "add/")
+    # An unknown account is an error on the superuser's form, not a new account.
+    root.goto(MEMBERS + "add/")
     page.fill("#id_username", "nobody")
     page.select_option("#id_tenant", str(library_a.tenant.pk))
     page.click("input[name=_save]")
     expect(page.locator(".field-username .errorlist")).to_contain_text("No account has this username.")
+
+    page = ada.page
+    ada.goto(MEMBERS)
+    page.click(f"#result_list a[href$='/{membership.pk}/change/']")
+    page.select_option("#id_role", Role.ADMIN)
+    page.click("input[name=_save]")
+    expect(page.locator("ul.messagelist")).to_contain_text("changed successfully")
+    membership.refresh_from_db()
+    assert membership.role == Role.ADMIN
 
 
 def test_a_plain_librarian_sees_the_members_but_cannot_add_one(logged_in, library_a, admin_a, librarian_a):

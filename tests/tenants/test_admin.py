@@ -388,28 +388,61 @@ def test_key_changelist_query_count_does_not_grow_with_keys(
 # --- memberships ------------------------------------------------------------------------------
 
 
-def test_library_admin_adds_a_member_to_their_library_only(client, library_a, library_b, admin_a):
-    newcomer = staff_user(username="newcomer")
+def test_library_admin_cannot_add_accounts_nor_tell_which_exist(
+    client, library_a, library_b, admin_a, admin_b
+):
     login(client, admin_a)
     url = reverse("admin:tenants_membership_add")
+    barbara = admin_b  # library B's admin: an existing account of another library
+    attempts = [
+        {"username": "barbara", "tenant": library_a.tenant.pk, "role": LIBRARIAN},
+        {"username": "nobody", "tenant": library_a.tenant.pk, "role": LIBRARIAN},
+        {"user": barbara.pk, "tenant": library_a.tenant.pk, "role": ADMIN},
+        {"user": 987654, "tenant": library_a.tenant.pk, "role": ADMIN},
+    ]
 
-    own = client.post(url, {"username": "newcomer", "tenant": library_a.tenant.pk, "role": LIBRARIAN})
-    other = client.post(url, {"username": "newcomer", "tenant": library_b.tenant.pk, "role": ADMIN})
+    page = client.get(url)
+    answers = [client.post(url, form) for form in attempts]
+
+    assert page.status_code == 403
+    # The same answer whether the account exists or not: nothing to probe.
+    assert {(answer.status_code, answer.content) for answer in answers} == {(403, answers[0].content)}
+    assert list(barbara.memberships.values_list("tenant__slug", flat=True)) == ["bodleian"]
+    assert not Membership.objects.for_tenant(library_a.tenant).exclude(user=admin_a).exists()
+
+
+def test_library_admin_is_told_who_adds_members(client, library_a, admin_a):
+    login(client, admin_a)
+
+    response = client.get(reverse("admin:tenants_membership_changelist"))
+
+    html = response.content.decode()
+    assert 'id="adding-members"' in html and "ask the platform" in html
+    assert reverse("admin:tenants_membership_add") not in html
+
+
+def test_superuser_adds_an_existing_account_to_a_library(client, library_a, library_b, admin_b, superuser):
+    newcomer = staff_user(username="newcomer")
+    login(client, superuser)
+    url = reverse("admin:tenants_membership_add")
+
+    page = client.get(url)
+    added = client.post(url, {"username": "newcomer", "tenant": library_a.tenant.pk, "role": LIBRARIAN})
+    twice = client.post(url, {"username": "newcomer", "tenant": library_a.tenant.pk, "role": ADMIN})
     unknown = client.post(url, {"username": "nobody", "tenant": library_a.tenant.pk, "role": LIBRARIAN})
 
-    assert own.status_code == 302
-    assert "tenant" in other.context["adminform"].form.errors
+    # A username to type, not a list of every account.
+    assert "user" not in page.context["adminform"].form.fields
+    assert "barbara" not in page.content.decode()
+    assert added.status_code == 302
+    assert "username" in twice.context["adminform"].form.errors
     assert "username" in unknown.context["adminform"].form.errors
     assert list(newcomer.memberships.values_list("tenant__slug", "role")) == [("alexandria", LIBRARIAN)]
 
-
-def test_membership_picker_does_not_list_every_account(client, library_a, library_b, admin_a, admin_b):
-    login(client, admin_a)
-
-    response = client.get(reverse("admin:tenants_membership_add"))
-
-    assert "user" not in response.context["adminform"].form.fields
-    assert "barbara" not in response.content.decode()
+    # The new member works in library A and sees none of library B's rows.
+    login(client, newcomer)
+    keys = client.get(reverse("admin:tenants_apikey_changelist"))
+    assert {key.tenant_id for key in changelist_rows(keys)} == {library_a.tenant.pk}
 
 
 def test_library_admin_changes_a_members_role(client, library_a, admin_a, librarian_a):
