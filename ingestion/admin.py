@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.db import transaction
@@ -18,6 +19,7 @@ from ingestion.serializers import IngestionRequestSerializer
 from patrons.isbn import is_valid_isbn
 from tenants.admin import TenantScopedAdmin
 from tenants.http import flatten_errors
+from tenants.ratelimit import IngestionBudgetExceeded
 
 Status = IngestionJob.Status
 
@@ -43,6 +45,14 @@ class StartIngestionForm(forms.ModelForm):
         model = IngestionJob
         fields = ["tenant"]
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["limit"].help_text = (
+            "Most works to ingest. Against the library's ingestion budget a job counts as one job "
+            f"per {settings.INGESTION_BUDGET_WORKS_PER_JOB} works it asks for (this limit for a "
+            "search, else the keys or ISBNs listed)."
+        )
+
     def clean(self) -> dict:
         cleaned = super().clean()
         kind, what = cleaned.get("kind"), (cleaned.get("what") or "").strip()
@@ -56,6 +66,21 @@ class StartIngestionForm(forms.ModelForm):
                 self.add_error("what", f"{name}: {' '.join(problems)}")
             return cleaned
         cleaned["request"] = request.validated_data
+        tenant = cleaned.get("tenant")
+        if tenant is not None:
+            # Answered here, with the librarian's input kept, rather than after saving; the
+            # service decides again when it creates the job (save_model).
+            try:
+                if kind == "query":
+                    with transaction.atomic():
+                        services.check_tracked_query_room(
+                            tenant=tenant, queries=[request.validated_data["query"]]
+                        )
+                services.check_budget(tenant=tenant, requests=[request.validated_data])
+            except services.TooManyTrackedQueries as exc:
+                self.add_error(None, str(exc.detail))
+            except IngestionBudgetExceeded as exc:
+                self.add_error(None, exc.sentence)
         return cleaned
 
     @staticmethod
@@ -69,6 +94,11 @@ class StartIngestionForm(forms.ModelForm):
             else:
                 items.extend(line.split())
         return items
+
+
+def refusal(exc: IngestionBudgetExceeded | services.TooManyTrackedQueries) -> str:
+    """Why a job was not created, in a librarian's words."""
+    return exc.sentence if isinstance(exc, IngestionBudgetExceeded) else str(exc.detail)
 
 
 class IngestionLogInline(admin.TabularInline):
@@ -172,6 +202,15 @@ class IngestionJobAdmin(TenantScopedAdmin):
         obj.pk = job.pk
         obj.__dict__.update({k: v for k, v in job.__dict__.items() if not k.startswith("_")})
 
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None):
+        try:
+            return super().add_view(request, form_url, extra_context)
+        except (IngestionBudgetExceeded, services.TooManyTrackedQueries) as exc:
+            # The form checked both; only a job started meanwhile (another tab, the API) gets
+            # here. The add view's transaction rolled back: nothing was created.
+            self.message_user(request, refusal(exc), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
     def log_addition(self, request, obj, message):
         return None  # the job itself is the record of who started what
 
@@ -233,8 +272,9 @@ class IngestionJobAdmin(TenantScopedAdmin):
     @admin.action(description="Retry failed items of selected jobs")
     def retry_selected(self, request: HttpRequest, queryset) -> None:
         started = 0
+        refused: dict[int, str] = {}  # library -> why its retries were refused
         for job in queryset.select_related("tenant"):
-            if not self.has_tenant_role(request, self.edit_roles, job):
+            if not self.has_tenant_role(request, self.edit_roles, job) or job.tenant_id in refused:
                 continue
             try:
                 with transaction.atomic():
@@ -242,9 +282,13 @@ class IngestionJobAdmin(TenantScopedAdmin):
                 started += 1
             except services.NothingToRetry:
                 pass
+            except IngestionBudgetExceeded as exc:
+                refused[job.tenant_id] = f"{job.tenant.name}: {exc.sentence}"
         self.message_user(
             request, f"{started} retry job(s) started.", messages.SUCCESS if started else messages.WARNING
         )
+        for sentence in refused.values():
+            self.message_user(request, sentence, messages.ERROR)
 
     def get_urls(self):
         return [
@@ -292,6 +336,9 @@ class IngestionJobAdmin(TenantScopedAdmin):
         except services.NothingToRetry as exc:
             self.message_user(request, str(exc), messages.WARNING)
             return HttpResponseRedirect(reverse("admin:ingestion_ingestionjob_change", args=[job.pk]))
+        except IngestionBudgetExceeded as exc:
+            self.message_user(request, exc.sentence, messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:ingestion_ingestionjob_change", args=[job.pk]))
         self.message_user(request, f"Retry job {retry.pk} started.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:ingestion_ingestionjob_change", args=[retry.pk]))
 
@@ -324,6 +371,14 @@ class TrackedQueryForm(forms.ModelForm):
                 self.add_error(name if name in self.fields else None, " ".join(problems))
             return cleaned
         cleaned["query"] = request.validated_data["query"]
+        tenant = cleaned.get("tenant")
+        adding = self.instance.pk is None or self.instance.tenant_id != getattr(tenant, "pk", None)
+        if tenant is not None and adding:
+            try:
+                with transaction.atomic():
+                    services.check_tracked_query_room(tenant=tenant, queries=[cleaned["query"]])
+            except services.TooManyTrackedQueries as exc:
+                self.add_error(None, str(exc.detail))
         return cleaned
 
 

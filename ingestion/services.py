@@ -10,9 +10,11 @@ job fails with a reason instead of being retried for ever.
 from __future__ import annotations
 
 import logging
+import math
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from datetime import timedelta
 
 from django.conf import settings
@@ -33,7 +35,9 @@ from ingestion.openlibrary import (
     parse_open_library_key,
 )
 from patrons.isbn import InvalidIsbn, normalize_isbn
-from tenants.models import Tenant
+from tenants.http import Conflict
+from tenants.models import RateLimitBucket, Tenant
+from tenants.ratelimit import IngestionBudgetExceeded, limit_for, take_ingestion_slots
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +83,77 @@ def parse_query(query: str) -> tuple[str, str]:
     return "q", query.strip()
 
 
+def job_cost(*, tenant: Tenant, request: Mapping) -> int:
+    """How many ingestion jobs one job request counts as against the library's budget.
+
+    One per INGESTION_BUDGET_WORKS_PER_JOB works it asks for (a query's limit, the keys and
+    ISBNs given), at least one, and never more than the library's whole limit, so any single
+    job fits once the window is clear. A re-sync counts as one: its cost follows upstream
+    changes, which nobody knows in advance, and its interval has a floor.
+    """
+    kind = request["kind"]
+    if kind == Kind.RESYNC:
+        return 1
+    if kind == Kind.QUERY:
+        works = request.get("limit") or settings.INGESTION_DEFAULT_LIMIT
+    else:
+        works = len(request.get("open_library_keys", ())) + len(request.get("isbns", ()))
+    cost = max(1, math.ceil(works / settings.INGESTION_BUDGET_WORKS_PER_JOB))
+    return min(cost, limit_for(tenant=tenant, bucket=RateLimitBucket.INGESTION).requests)
+
+
+class TooManyTrackedQueries(Conflict):
+    """409: the library tracks MAX_TRACKED_QUERIES_PER_LIBRARY queries already."""
+
+    def __init__(self, *, tracked: int) -> None:
+        super().__init__(
+            f"This library already tracks {tracked} queries, the most it may (every re-sync runs each "
+            "of them again); delete one under Tracked queries in the admin before ingesting a new search.",
+            code="too_many_tracked_queries",
+        )
+        self.tracked = tracked
+
+
+def check_tracked_query_room(*, tenant: Tenant, queries: Iterable[str]) -> None:
+    """Raise TooManyTrackedQueries if tracking `queries` would take the library over the bound.
+
+    Queries it tracks already cost nothing. Call it inside the transaction that adds them,
+    which this locks the library's row for, so two requests cannot both take the last place.
+    """
+    wanted = set(queries)
+    if not wanted:
+        return
+    Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
+    tracked = TrackedQuery.objects.for_tenant(tenant)
+    new = wanted - set(tracked.filter(query__in=wanted).values_list("query", flat=True))
+    if not new:
+        return
+    count = tracked.count()
+    if count + len(new) > settings.MAX_TRACKED_QUERIES_PER_LIBRARY:
+        raise TooManyTrackedQueries(tracked=count)
+
+
+def create_jobs(
+    *, tenant: Tenant, requests: Sequence[Mapping], budget_exempt: bool = False
+) -> list[IngestionJob]:
+    """Record jobs for one library, charged to its ingestion budget all together or not at all.
+
+    Every path that creates Open Library work comes here: the API, the admin, retries and
+    re-syncs pay (`job_cost`); only the operator's management commands pass
+    `budget_exempt=True`. Raises IngestionBudgetExceeded (a 429 on the API) when they do not
+    fit, and TooManyTrackedQueries when a query would be one tracked query too many; either
+    way nothing is created. Each job is enqueued once the surrounding transaction commits.
+    """
+    cost = sum(job_cost(tenant=tenant, request=request) for request in requests)
+    with transaction.atomic():
+        check_tracked_query_room(
+            tenant=tenant,
+            queries=[request["query"] for request in requests if request["kind"] == Kind.QUERY],
+        )
+        with nullcontext() if budget_exempt else take_ingestion_slots(tenant=tenant, count=cost):
+            return [_record_job(tenant=tenant, **request) for request in requests]
+
+
 def create_job(
     *,
     tenant: Tenant,
@@ -88,8 +163,49 @@ def create_job(
     isbns: Iterable[str] = (),
     limit: int | None = None,
     retry_of: IngestionJob | None = None,
+    budget_exempt: bool = False,
 ) -> IngestionJob:
-    """Record a job and enqueue it once the surrounding transaction commits."""
+    """Record one job (see create_jobs: it is charged to the library's ingestion budget)."""
+    request = {
+        "kind": kind,
+        "query": query,
+        "open_library_keys": list(open_library_keys),
+        "isbns": list(isbns),
+        "limit": limit,
+        "retry_of": retry_of,
+    }
+    [job] = create_jobs(tenant=tenant, requests=[request], budget_exempt=budget_exempt)
+    return job
+
+
+def check_budget(*, tenant: Tenant, requests: Sequence[Mapping]) -> None:
+    """Raise IngestionBudgetExceeded if these jobs would not fit now, taking nothing.
+
+    For forms, which must answer before anything is saved; the same decision as create_jobs'
+    (its slots are taken and handed straight back).
+    """
+
+    class DryRun(Exception):
+        pass
+
+    cost = sum(job_cost(tenant=tenant, request=request) for request in requests)
+    try:
+        with transaction.atomic(), take_ingestion_slots(tenant=tenant, count=cost):
+            raise DryRun
+    except DryRun:
+        pass
+
+
+def _record_job(
+    *,
+    tenant: Tenant,
+    kind: str,
+    query: str = "",
+    open_library_keys: Iterable[str] = (),
+    isbns: Iterable[str] = (),
+    limit: int | None = None,
+    retry_of: IngestionJob | None = None,
+) -> IngestionJob:
     job = IngestionJob.objects.create(
         tenant=tenant,
         kind=kind,
@@ -137,11 +253,12 @@ def cancel_job(*, job: IngestionJob) -> IngestionJob:
     return job
 
 
-def retry_job(*, job: IngestionJob) -> IngestionJob:
+def retry_job(*, job: IngestionJob, budget_exempt: bool = False) -> IngestionJob:
     """One new job for what failed in a finished job, or all of it if it failed as a whole.
 
     Failed items are work keys and ISBNs (an ISBN job can fail on both); the retry carries
-    both lists and is an ISBN job when any ISBN failed, else a keys job.
+    both lists and is an ISBN job when any ISBN failed, else a keys job. It is charged to the
+    library's ingestion budget like any job (create_jobs).
     """
     if not job.is_finished:
         raise NothingToRetry("The job has not finished.")
@@ -154,6 +271,7 @@ def retry_job(*, job: IngestionJob) -> IngestionJob:
             open_library_keys=failed_keys,
             isbns=failed_isbns,
             retry_of=job,
+            budget_exempt=budget_exempt,
         )
     if job.status == Status.FAILED:
         return create_job(
@@ -164,6 +282,7 @@ def retry_job(*, job: IngestionJob) -> IngestionJob:
             isbns=job.isbns,
             limit=job.limit,
             retry_of=job,
+            budget_exempt=budget_exempt,
         )
     raise NothingToRetry("Nothing failed in this job.")
 
@@ -596,22 +715,36 @@ class ResyncInProgress(Exception):
         self.job = job
 
 
-def start_resync(*, tenant: Tenant) -> IngestionJob:
+def start_resync(*, tenant: Tenant, budget_exempt: bool = False) -> IngestionJob:
     """A re-sync job for one library: its tracked queries again, and every book it holds.
 
     Raises ResyncInProgress while the library has one pending or running: two re-syncs
-    would only race over the same books.
+    would only race over the same books. Charged to the library's ingestion budget like any
+    job (create_jobs), unless an operator's command asks otherwise.
     """
     with transaction.atomic():
         Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
         running = IngestionJob.objects.for_tenant(tenant).filter(kind=Kind.RESYNC).active().first()
         if running is not None:
             raise ResyncInProgress(running)
-        return create_job(tenant=tenant, kind=Kind.RESYNC, limit=settings.INGESTION_MAX_LIMIT)
+        return create_job(
+            tenant=tenant, kind=Kind.RESYNC, limit=settings.INGESTION_MAX_LIMIT, budget_exempt=budget_exempt
+        )
+
+
+def resync_interval_hours(tenant: Tenant) -> int:
+    """The library's re-sync interval: its own or the deployment's, never under the floor
+    (RE_SYNC_MIN_INTERVAL_HOURS), whatever was stored before the floor existed."""
+    hours = tenant.resync_interval_hours or settings.RE_SYNC_INTERVAL_HOURS
+    return max(hours, settings.RE_SYNC_MIN_INTERVAL_HOURS)
 
 
 def resync_due_tenants() -> list[int]:
-    """Start a re-sync for every library whose interval has passed and that has none running."""
+    """Start a re-sync for every library whose interval has passed and that has none running.
+
+    A library over its ingestion budget is skipped this round, with a log line, and tried
+    again on the next (the schedule runs every 15 minutes); nothing is lost.
+    """
     started = []
     now = timezone.now()
     for tenant in Tenant.objects.filter(resync_enabled=True).order_by("id"):
@@ -619,11 +752,20 @@ def resync_due_tenants() -> list[int]:
         if jobs.active().exists():
             continue
         last = jobs.order_by("-created_at").values_list("created_at", flat=True).first()
-        hours = tenant.resync_interval_hours or settings.RE_SYNC_INTERVAL_HOURS
+        hours = resync_interval_hours(tenant)
         if last is not None and now - last < timedelta(hours=hours) - timedelta(minutes=5):
             continue
-        with transaction.atomic():
-            started.append(start_resync(tenant=tenant).pk)
+        try:
+            with transaction.atomic():
+                started.append(start_resync(tenant=tenant).pk)
+        except IngestionBudgetExceeded as exc:
+            logger.warning(
+                "scheduled re-sync of %s skipped: its ingestion budget is used up; tried again next round",
+                tenant.slug,
+                extra={"tenant": tenant.slug, "retry_after_seconds": exc.wait},
+            )
+        except ResyncInProgress:
+            continue  # one was started since the check above
     return started
 
 
@@ -664,7 +806,7 @@ def recover_stalled_jobs() -> dict[str, int]:
 def resync_state(*, tenant: Tenant) -> dict:
     jobs = IngestionJob.objects.for_tenant(tenant).filter(kind=Kind.RESYNC)
     last_job = jobs.order_by("-created_at", "-id").first()
-    hours = tenant.resync_interval_hours or settings.RE_SYNC_INTERVAL_HOURS
+    hours = resync_interval_hours(tenant)
     last_run_at = last_job.created_at if last_job else None
     next_run_at = None
     if tenant.resync_enabled:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
@@ -23,7 +22,6 @@ from ingestion.serializers import (
 from tenants.api import EnvelopePagination, TenantScopedMixin, is_object_id
 from tenants.http import Conflict
 from tenants.models import Scope
-from tenants.ratelimit import take_ingestion_slots
 from tenants.schema import ErrorSerializer
 
 JOB_NOT_FOUND = "Ingestion job not found"
@@ -34,20 +32,21 @@ def job_location(request, job: IngestionJob) -> str:
 
 
 def _create_jobs(request, validated: list[dict]) -> list[IngestionJob]:
-    # The jobs and their ingestion slots commit together: a batch that does not fit is a 429
+    # The service charges the library's ingestion budget: a batch that does not fit is a 429
     # that creates nothing.
-    with transaction.atomic(), take_ingestion_slots(tenant=request.tenant, count=len(validated)):
-        return [
-            services.create_job(
-                tenant=request.tenant,
-                kind=item["kind"],
-                query=item.get("query", ""),
-                open_library_keys=item.get("open_library_keys", ()),
-                isbns=item.get("isbns", ()),
-                limit=item["limit"],
-            )
+    return services.create_jobs(
+        tenant=request.tenant,
+        requests=[
+            {
+                "kind": item["kind"],
+                "query": item.get("query", ""),
+                "open_library_keys": item.get("open_library_keys", ()),
+                "isbns": item.get("isbns", ()),
+                "limit": item["limit"],
+            }
             for item in validated
-        ]
+        ],
+    )
 
 
 class IngestionCreateView(TenantScopedMixin, APIView):
@@ -151,8 +150,7 @@ class JobRetryView(JobScopedMixin, APIView):
     def post(self, request, slug: str, job_id: str):
         job = self.get_job()
         try:
-            with transaction.atomic(), take_ingestion_slots(tenant=request.tenant, count=1):
-                retry = services.retry_job(job=job)
+            retry = services.retry_job(job=job)
         except services.NothingToRetry as exc:
             raise Conflict(str(exc), code="nothing_to_retry") from None
         response = Response(IngestionJobSerializer(retry).data, status=status.HTTP_202_ACCEPTED)
@@ -205,8 +203,7 @@ class ResyncView(TenantScopedMixin, APIView):
     )
     def post(self, request, slug: str):
         try:
-            with transaction.atomic(), take_ingestion_slots(tenant=request.tenant, count=1):
-                job = services.start_resync(tenant=request.tenant)
+            job = services.start_resync(tenant=request.tenant)
         except services.ResyncInProgress as exc:
             raise Conflict(str(exc), code="resync_in_progress") from None
         response = Response(IngestionJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)

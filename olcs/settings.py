@@ -335,6 +335,20 @@ if RATE_LIMIT_STRATEGY not in ("sliding", "fixed"):
 # at most about this long before the limiter fails open.
 RATE_LIMIT_REDIS_TIMEOUT_SECONDS = env_float("RATE_LIMIT_REDIS_TIMEOUT_SECONDS", 0.25)
 RE_SYNC_INTERVAL_HOURS = env_int("RE_SYNC_INTERVAL_HOURS", 24)
+# The shortest re-sync interval a library may have (each re-sync re-reads its whole catalog
+# from Open Library); a shorter one set earlier is raised to it.
+RE_SYNC_MIN_INTERVAL_HOURS = env_int("RE_SYNC_MIN_INTERVAL_HOURS", 6)
+# Tracked queries per library: every re-sync runs each of them again.
+MAX_TRACKED_QUERIES_PER_LIBRARY = env_int("MAX_TRACKED_QUERIES_PER_LIBRARY", 50)
+# A job counts against the ingestion budget as one job per this many works it asks for
+# (rounded up; docs/decisions/0025-ingestion-budget-and-fair-share.md).
+INGESTION_BUDGET_WORKS_PER_JOB = env_int("INGESTION_BUDGET_WORKS_PER_JOB", 100)
+# Jobs of one library that run at once; the others wait their turn, so that every library with
+# work gets a worker and its share of OPEN_LIBRARY_MAX_RPS. 0: no limit.
+INGESTION_MAX_RUNNING_JOBS_PER_LIBRARY = env_int("INGESTION_MAX_RUNNING_JOBS_PER_LIBRARY", 1)
+for _name in ("RE_SYNC_INTERVAL_HOURS", "RE_SYNC_MIN_INTERVAL_HOURS", "INGESTION_BUDGET_WORKS_PER_JOB"):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1, got {globals()[_name]}")
 INGESTION_DEFAULT_LIMIT = 50
 INGESTION_MAX_LIMIT = 1000
 # One worker task runs a job for at most this long, then hands over to a fresh task.

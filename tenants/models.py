@@ -7,6 +7,7 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -96,6 +97,22 @@ class Tenant(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.slug})"
+
+    def clean(self) -> None:
+        super().clean()
+        # Each re-sync re-reads the library's catalog from Open Library, whose budget every
+        # library shares: a library cannot ask for one more often than the deployment allows.
+        floor = settings.RE_SYNC_MIN_INTERVAL_HOURS
+        if self.resync_interval_hours is not None and self.resync_interval_hours < floor:
+            raise ValidationError(
+                {
+                    "resync_interval_hours": (
+                        f"A re-sync may run at most every {floor} hours (RE_SYNC_MIN_INTERVAL_HOURS); "
+                        f"enter {floor} or more, or leave it empty for the deployment's "
+                        f"{settings.RE_SYNC_INTERVAL_HOURS} hours."
+                    )
+                }
+            )
 
 
 class TenantQuerySet(models.QuerySet):

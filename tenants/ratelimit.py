@@ -654,9 +654,64 @@ def _unused(*, tenant: Tenant, bucket: str) -> Usage:
     )
 
 
+def _duration_words(seconds: int) -> str:
+    """A wait as a librarian says it: "40 seconds", "23 minutes", "2 hours 5 minutes"."""
+    if seconds < 60:
+        return "1 second" if seconds == 1 else f"{seconds} seconds"
+    minutes = -(-seconds // 60)
+    if minutes <= 60:
+        return "1 minute" if minutes == 1 else f"{minutes} minutes"
+    hours, minutes = divmod(minutes, 60)
+    words = "1 hour" if hours == 1 else f"{hours} hours"
+    if minutes:
+        words += " 1 minute" if minutes == 1 else f" {minutes} minutes"
+    return words
+
+
+def _window_words(seconds: int) -> str:
+    """ "this hour" for a window of 3600 s; "these 30 minutes" for 1800 s."""
+    for length, unit in ((86400, "day"), (3600, "hour"), (60, "minute"), (1, "second")):
+        if seconds == length:
+            return f"this {unit}"
+    return f"these {_duration_words(seconds)}"
+
+
+class IngestionBudgetExceeded(RateLimited):
+    """The library's ingestion budget cannot take `cost` more jobs now.
+
+    On the API it is the 429 of RateLimited (same body, `Retry-After`); the admin shows
+    `sentence`, the same in a librarian's words.
+    """
+
+    def __init__(self, *, usage: Usage, cost: int) -> None:
+        super().__init__(wait=usage.retry_after_seconds)
+        self.cost = cost
+        self.limit = usage.limit
+        self.used = usage.used
+        self.window_seconds = usage.window_seconds
+
+    @property
+    def sentence(self) -> str:
+        window = _window_words(self.window_seconds)
+        remaining = max(self.limit - self.used, 0)
+        if self.cost > self.limit:
+            return (
+                f"This counts as {self.cost} ingestion jobs, more than this library's {self.limit} "
+                f"for {window}; ask for fewer works at a time."
+            )
+        wait = _duration_words(self.wait)
+        if remaining == 0:
+            return f"This library has used its {self.limit} ingestion jobs for {window}; try again in {wait}."
+        return (
+            f"This counts as {self.cost} ingestion jobs and this library has {remaining} of its "
+            f"{self.limit} left for {window}; try again in {wait}."
+        )
+
+
 @contextmanager
 def take_ingestion_slots(*, tenant: Tenant, count: int) -> Iterator[Usage | None]:
-    """Take `count` ingestion slots for the jobs the block creates, or raise RateLimited.
+    """Take `count` ingestion slots for the jobs the block creates, or raise
+    IngestionBudgetExceeded (a RateLimited).
 
     Use it inside the `transaction.atomic()` that creates the jobs: in the database store the
     slots commit or roll back with them; the Redis store gets them back when the block raises.
@@ -667,7 +722,7 @@ def take_ingestion_slots(*, tenant: Tenant, count: int) -> Iterator[Usage | None
     store = default_store()
     usage = _decide(store=store, tenant=tenant, bucket=RateLimitBucket.INGESTION, count=count)
     if usage is not None and not usage.allowed:
-        raise RateLimited(wait=usage.retry_after_seconds)
+        raise IngestionBudgetExceeded(usage=usage, cost=count)
     try:
         yield usage
     except BaseException:

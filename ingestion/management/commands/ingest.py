@@ -1,5 +1,4 @@
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
 from ingestion import services
 from ingestion.management.progress import follow
@@ -59,7 +58,7 @@ class Command(BaseCommand):
             )
             raise CommandError(f"Invalid request: {problems}")
         data = request.validated_data
-        with transaction.atomic():
+        try:
             job = services.create_job(
                 tenant=library,
                 kind=data["kind"],
@@ -67,7 +66,11 @@ class Command(BaseCommand):
                 open_library_keys=data.get("open_library_keys", ()),
                 isbns=data.get("isbns", ()),
                 limit=data["limit"],
+                # The operator's own command: not charged to the library's ingestion budget.
+                budget_exempt=True,
             )
+        except services.TooManyTrackedQueries as exc:
+            raise CommandError(str(exc.detail)) from None
         self.stdout.write(f"Job {job.pk} created for {library.slug} ({job.get_kind_display()}).")
         if in_process:
             while services.run_job(job_id=job.pk) == "continued":

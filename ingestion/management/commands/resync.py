@@ -23,7 +23,8 @@ class Command(BaseCommand):
         jobs = []
         for library in libraries:
             try:
-                job = services.start_resync(tenant=library)
+                # The operator's own command: not charged to the library's ingestion budget.
+                job = services.start_resync(tenant=library, budget_exempt=True)
             except services.ResyncInProgress as exc:
                 self.stdout.write(f"{library.slug}: {exc} Not started again.")
                 continue
