@@ -13,6 +13,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from tenants.api import MAX_OFFSET, envelope_response, parse_int_param
+from tenants.parsers import loads_bounded
 
 # Ordering parameter → (sort column, descending). `id` breaks ties in the same direction.
 ORDERINGS: dict[str, tuple[str, bool]] = {
@@ -29,18 +30,26 @@ MAX_LIMIT = 100
 # Far beyond any catalog, and small enough that OFFSET + LIMIT stays a 64-bit integer.
 
 INVALID_CURSOR = "Invalid cursor: use the `next` or `previous` link as given."
+# The longest cursor a page can hand out: a 200-character title key of characters JSON escapes
+# as `\u0001` (6 bytes each), its id and the rest of the payload, base64'd: under 1,750. Longer is
+# forged, and refused before it is decoded.
+MAX_CURSOR_LENGTH = 2048
 
 
 def encode_cursor(payload: dict) -> str:
-    raw = json.dumps(payload, separators=(",", ":"), default=str).encode()
+    # UTF-8 rather than \u escapes: four bytes for a character outside the BMP, not twelve.
+    raw = json.dumps(payload, separators=(",", ":"), default=str, ensure_ascii=False).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def decode_cursor(value: str) -> dict:
+    if len(value) > MAX_CURSOR_LENGTH:
+        raise ValidationError({"cursor": [INVALID_CURSOR]})
     try:
         padded = value + "=" * (-len(value) % 4)
-        payload = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        payload = loads_bounded(base64.urlsafe_b64decode(padded.encode("ascii")))
     except (ValueError, UnicodeError, binascii.Error):
+        # JsonTooDeep is a ValueError: a cursor nested past 32 levels is forged too.
         raise ValidationError({"cursor": [INVALID_CURSOR]}) from None
     if (
         not isinstance(payload, dict)

@@ -7,7 +7,8 @@ from ingestion.models import IngestionJob, IngestionLog
 from ingestion.openlibrary import InvalidKey, parse_open_library_key
 from ingestion.services import QUERY_FIELDS
 from patrons.isbn import InvalidIsbn, normalize_isbn
-from tenants.api import OpaqueIdField, StrictCharField, StrictIntegerField
+from tenants.api import BoundedListField, OpaqueIdField, StrictCharField, StrictIntegerField
+from tenants.http import MAX_LISTED_ERRORS
 
 REQUEST_FIELDS = ("query", "open_library_keys", "isbns")
 
@@ -16,10 +17,10 @@ class IngestionRequestSerializer(serializers.Serializer):
     """Exactly one of query, open_library_keys, isbns; optional limit."""
 
     query = StrictCharField(required=False, max_length=500)
-    open_library_keys = serializers.ListField(
+    open_library_keys = BoundedListField(
         child=StrictCharField(max_length=200), required=False, min_length=1, max_length=1000
     )
-    isbns = serializers.ListField(
+    isbns = BoundedListField(
         child=StrictCharField(max_length=40, trim_whitespace=False),
         required=False,
         min_length=1,
@@ -44,11 +45,13 @@ class IngestionRequestSerializer(serializers.Serializer):
                 errors[index] = [
                     "Not an Open Library work or edition key (e.g. OL18295W or /books/OL7353617M)."
                 ]
-                continue
-            if kind not in ("work", "edition"):
+            else:
+                if kind in ("work", "edition"):
+                    keys.append(key)
+                    continue
                 errors[index] = ["Only work and edition keys can be ingested."]
-                continue
-            keys.append(key)
+            if len(errors) > MAX_LISTED_ERRORS:
+                break  # the answer lists MAX_LISTED_ERRORS and says the rest were left out
         if errors:
             raise serializers.ValidationError(errors)
         return list(dict.fromkeys(keys))
@@ -60,6 +63,8 @@ class IngestionRequestSerializer(serializers.Serializer):
                 isbns.append(normalize_isbn(raw))
             except InvalidIsbn as exc:
                 errors[index] = [str(exc)]
+                if len(errors) > MAX_LISTED_ERRORS:
+                    break
         if errors:
             raise serializers.ValidationError(errors)
         return list(dict.fromkeys(isbns))
@@ -77,7 +82,9 @@ class IngestionRequestSerializer(serializers.Serializer):
 
 
 class IngestionBatchSerializer(serializers.Serializer):
-    requests = IngestionRequestSerializer(many=True, allow_empty=False, max_length=20)
+    # A BoundedListField rather than many=True: the same length-first check as every list, and
+    # the schema shows its maximum (maxItems).
+    requests = BoundedListField(child=IngestionRequestSerializer(), allow_empty=False, max_length=20)
 
 
 class IngestionJobSerializer(serializers.ModelSerializer):

@@ -13,7 +13,7 @@ from patrons.isbn import InvalidIsbn, normalize_isbn
 from patrons.models import Submission, SubmissionItem
 from patrons.pii import PatronEmailField, PatronNameField
 from patrons.services import MAX_BOOKS, BookRequest
-from tenants.api import OpaqueIdField
+from tenants.api import BoundedListField, OpaqueIdField
 
 BOOK_FIELDS = ("isbn", "open_library_key")
 ISBN_MAX_LENGTH = 32  # 13 digits with a hyphen or space between each, and then some
@@ -80,7 +80,7 @@ class BookRequestField(serializers.Field):
         return {field: value.input}
 
 
-class BookListField(serializers.ListField):
+class BookListField(BoundedListField):
     """1-50 books. The count is checked before the books, so 51 books get one clear error."""
 
     default_error_messages = {

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.fields import get_error_detail
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 
 from tenants import ratelimit
 from tenants.access import resolve_tenant
-from tenants.http import RateLimited
+from tenants.http import MAX_LISTED_ERRORS, RateLimited
 from tenants.models import RateLimitBucket
 
 
@@ -201,3 +203,40 @@ class StrictIntegerField(serializers.IntegerField):
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("not_an_integer")
         return super().to_internal_value(data)
+
+
+class BoundedListField(serializers.ListField):
+    """The ListField of every request body: its length is checked before its items, and item
+    validation stops once more errors than the answer lists (MAX_LISTED_ERRORS) are found.
+
+    DRF's ListField validates every item and only then its length, so a 1 MiB list of `1`
+    cost seconds and answered one error per item. `max_length` is required: no list is unbounded.
+    """
+
+    def __init__(self, *, max_length: int, **kwargs) -> None:
+        super().__init__(max_length=max_length, **kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, list):
+            if len(data) > self.max_length:
+                self.fail("max_length", max_length=self.max_length)
+            if self.min_length is not None and len(data) < self.min_length:
+                self.fail("min_length", min_length=self.min_length)
+        return super().to_internal_value(data)
+
+    def run_child_validation(self, data) -> list:
+        result, errors = [], {}
+        for index, item in enumerate(data):
+            try:
+                result.append(self.child.run_validation(item))
+            except ValidationError as exc:
+                errors[index] = exc.detail
+            except DjangoValidationError as exc:
+                errors[index] = get_error_detail(exc)
+            else:
+                continue
+            if len(errors) > MAX_LISTED_ERRORS:
+                break  # the handler lists MAX_LISTED_ERRORS and says the rest were left out
+        if errors:
+            raise ValidationError(errors)
+        return result

@@ -135,6 +135,11 @@ class BodySizeLimitMiddleware:
         return self.get_response(request)
 
 
+# An answer lists this many invalid fields at most, then says `"errors_truncated": true`, so a
+# body of a thousand bad items gets a small answer (and BoundedListField stops validating).
+MAX_LISTED_ERRORS = 20
+
+
 def flatten_errors(detail, prefix: str = "") -> dict[str, list[str]]:
     """DRF's nested error structure as {"books.3.isbn": ["..."]}."""
     flat: dict[str, list[str]] = {}
@@ -174,7 +179,12 @@ def api_exception_handler(exc: Exception, context: dict):
     if isinstance(exc, exceptions.ValidationError):
         errors = flatten_errors(exc.detail)
         first = next(iter(errors.values()))[0] if errors else "Invalid input."
+        truncated = len(errors) > MAX_LISTED_ERRORS
+        if truncated:
+            errors = dict(list(errors.items())[:MAX_LISTED_ERRORS])
         response.data = error_body(f"Invalid input: {first}", "invalid", errors)
+        if truncated:
+            response.data["errors_truncated"] = True
     else:
         detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
         if isinstance(detail, (list, dict)):

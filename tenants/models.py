@@ -13,7 +13,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){1,62}$"
+# `\Z`, not `$`: `$` also matches before a final newline, which let "newline\n" make a second
+# library. PostgreSQL's and Python's regular expressions (SQLite's REGEXP) both read `\Z` so.
+SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){1,62}\Z"
 SLUG_HELP = (
     "2-63 characters: lowercase letters, digits and single hyphens, "
     "starting and ending with a letter or digit."

@@ -23,6 +23,8 @@ ValidationErrorSerializer = inline_serializer(
         "errors": serializers.DictField(
             child=serializers.ListField(child=serializers.CharField()), required=False
         ),
+        # Present (true) when more fields were invalid than `errors` lists (tenants.http).
+        "errors_truncated": serializers.BooleanField(required=False),
     },
 )
 

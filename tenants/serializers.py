@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.utils import timezone
 from rest_framework import serializers
 
-from tenants.api import OpaqueIdField, StrictCharField
+from tenants.api import BoundedListField, OpaqueIdField, StrictCharField
 from tenants.models import ALL_SCOPES, ApiKey, Tenant, validate_tenant_slug
 
 
@@ -32,7 +32,7 @@ class TenantCreatedSerializer(TenantSerializer):
 
 class ApiKeySerializer(serializers.ModelSerializer):
     id = OpaqueIdField()
-    scopes = serializers.ListField(child=serializers.ChoiceField(choices=sorted(ALL_SCOPES)))
+    scopes = serializers.ListField(child=serializers.ChoiceField(choices=sorted(ALL_SCOPES)), read_only=True)
     revoked = serializers.BooleanField()
 
     class Meta:
@@ -51,7 +51,7 @@ class ApiKeyCreatedSerializer(ApiKeySerializer):
 
 class ApiKeyCreateSerializer(serializers.Serializer):
     name = StrictCharField(max_length=100)
-    scopes = serializers.ListField(
+    scopes = BoundedListField(
         child=serializers.ChoiceField(choices=sorted(ALL_SCOPES)), allow_empty=False, max_length=10
     )
     expires_at = serializers.DateTimeField(required=False, allow_null=True)

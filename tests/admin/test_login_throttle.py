@@ -13,7 +13,7 @@ from unittest import mock
 import pytest
 from django.contrib.auth import get_user_model, hashers
 from django.core.cache import cache
-from django.test import Client
+from django.test import Client, override_settings
 
 pytestmark = pytest.mark.django_db
 
@@ -117,3 +117,19 @@ def test_the_address_comes_from_the_configured_proxy_header(limits, ada, bob):
     other = Client(REMOTE_ADDR="10.9.9.9", HTTP_X_REAL_IP="203.0.113.6")  # the same proxy
     assert same.post(LOGIN, {"username": "ada", "password": "correct horse"}).status_code == 429
     assert other.post(LOGIN, {"username": "bob", "password": "battery staple"}).status_code == 302
+
+
+def test_sign_in_works_when_the_cache_is_down(ada, caplog):
+    down = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there
+            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+        }
+    }
+    with override_settings(CACHES=down):
+        wrong = sign_in("ada", "wrong")
+        right = sign_in("ada", "correct horse")
+
+    assert (wrong.status_code, right.status_code) == (200, 302)
+    assert "admin sign-in throttle unavailable (fail open)" in caplog.text
