@@ -28,31 +28,13 @@ class OpaqueIdField(serializers.CharField):
         return str(value)
 
 
-class TenantScopedMixin:
-    """Resolves `request.tenant` from the URL's slug and the caller, counts the request against
-    the library's API rate limit, then checks the scope.
+class LibraryRateLimitMixin:
+    """Counts a request against a library's API rate limit (429 over it) and puts the
+    X-RateLimit headers on the answer, errors included."""
 
-    Order of answers: no or bad credentials → 401; a library that is not the caller's (or
-    does not exist) → 404 "Tenant not found"; over the rate limit → 429; the caller's scopes
-    are too small → 403. `required_scopes` maps an HTTP method to the scope it needs.
-    Every answer after the tenant is known, errors included, carries the X-RateLimit headers.
-    """
-
-    required_scopes: dict[str, str] = {}
     # False for the rate-limits report: it shows the library's usage without adding to it.
     counts_against_rate_limit = True
     rate_limit_usage: ratelimit.Usage | None = None
-
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        tenant, scopes = resolve_tenant(request, kwargs.get("slug"))
-        request.tenant = tenant
-        request._request.tenant = tenant  # for the access log
-        self.check_rate_limit(tenant)
-        method = "GET" if request.method == "HEAD" else request.method
-        needed = self.required_scopes.get(method)
-        if needed and needed not in scopes:
-            raise PermissionDenied(f"This request needs the '{needed}' scope.", code="insufficient_scope")
 
     def check_rate_limit(self, tenant) -> None:
         if self.counts_against_rate_limit:
@@ -69,6 +51,59 @@ class TenantScopedMixin:
             for name, value in self.rate_limit_usage.headers().items():
                 response[name] = value
         return response
+
+
+class TenantScopedMixin(LibraryRateLimitMixin):
+    """Resolves `request.tenant` from the URL's slug and the caller, counts the request against
+    the library's API rate limit, then checks the scope.
+
+    Order of answers: no or bad credentials → 401; a library that is not the caller's (or
+    does not exist) → 404 "Tenant not found"; over the rate limit → 429; the caller's scopes
+    are too small → 403. `required_scopes` maps an HTTP method to the scope(s) it needs; see
+    `scopes_needed` for the methods it does not name.
+    Every answer after the tenant is known, errors included, carries the X-RateLimit headers.
+    """
+
+    # A method's scope, or a tuple of scopes it needs together.
+    required_scopes: dict[str, str | tuple[str, ...]] = {}
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        tenant, scopes = resolve_tenant(request, kwargs.get("slug"))
+        request.tenant = tenant
+        request._request.tenant = tenant  # for the access log
+        self.check_rate_limit(tenant)
+        needed = self.scopes_needed(request.method)
+        if not set(needed) <= scopes:
+            names = " and ".join(f"'{scope}'" for scope in needed)
+            plural = "scopes" if len(needed) > 1 else "scope"
+            raise PermissionDenied(f"This request needs the {names} {plural}.", code="insufficient_scope")
+
+    @classmethod
+    def scopes_needed(cls, method: str) -> tuple[str, ...]:
+        """The scopes a request with `method` needs, whatever the method.
+
+        HEAD is GET. OPTIONS, and any method the endpoint does not declare (which it answers
+        405), need GET's scopes, or when there is no GET every scope the endpoint declares: a
+        caller who may not use an endpoint learns nothing about it, not even its methods.
+        """
+        declared = {
+            name: (value,) if isinstance(value, str) else tuple(value)
+            for name, value in cls.required_scopes.items()
+        }
+        method = "GET" if method == "HEAD" else method
+        if method in declared:
+            return declared[method]
+        if "GET" in declared:
+            return declared["GET"]
+        return tuple(sorted({scope for scopes in declared.values() for scope in scopes}))
+
+
+def no_store(response: Response) -> Response:
+    """Keep an answer that holds a raw key out of every cache, the browser's included."""
+    response["Cache-Control"] = "no-store"
+    response["Pragma"] = "no-cache"
+    return response
 
 
 def is_object_id(value: str) -> bool:

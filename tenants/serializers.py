@@ -64,6 +64,33 @@ class ApiKeyCreateSerializer(serializers.Serializer):
             raise serializers.ValidationError("Must be in the future.")
         return value
 
+    def validate(self, attrs: dict) -> dict:
+        """A key that creates a key (context "creator") grants no scope it lacks and no life
+        beyond its own: otherwise a short-lived `keys:admin` key could mint a lasting, fuller one."""
+        creator: ApiKey | None = self.context.get("creator")
+        if creator is None:
+            return attrs
+        beyond = sorted(set(attrs["scopes"]) - set(creator.scopes))
+        if beyond:
+            raise serializers.ValidationError(
+                {
+                    "scopes": [
+                        f"A key can grant only scopes it has itself; this one lacks {', '.join(beyond)}."
+                    ]
+                }
+            )
+        expires_at = attrs.get("expires_at")
+        if creator.expires_at is not None and (expires_at is None or expires_at > creator.expires_at):
+            raise serializers.ValidationError(
+                {
+                    "expires_at": [
+                        "A key can create keys that expire no later than itself: give an expires_at "
+                        f"at or before {creator.expires_at.isoformat()}."
+                    ]
+                }
+            )
+        return attrs
+
 
 class RateLimitUsageSerializer(serializers.Serializer):
     """One limit of a library as it stands (tenants.ratelimit.Usage)."""

@@ -19,7 +19,7 @@ import olcs
 from ingestion.services import worker_state
 from tenants import ratelimit, services
 from tenants.access import is_platform, visible_tenants
-from tenants.api import EnvelopePagination, TenantScopedMixin, is_object_id
+from tenants.api import EnvelopePagination, LibraryRateLimitMixin, TenantScopedMixin, is_object_id, no_store
 from tenants.http import Conflict, ServiceUnavailable
 from tenants.models import ApiKey, Scope
 from tenants.schema import ErrorSerializer
@@ -122,11 +122,24 @@ class HealthView(PublicView):
         return response
 
 
-class TenantListView(generics.GenericAPIView):
-    """Libraries: platform operators see and create all; a tenant key sees its own."""
+class TenantListView(LibraryRateLimitMixin, generics.GenericAPIView):
+    """Libraries: platform operators see and create all; a tenant key sees its own.
+
+    A tenant key's request counts against its library's API rate limit, as on every path of
+    the library. Platform keys and librarians' sessions, which may see many libraries, are not
+    limited here.
+    """
 
     serializer_class = TenantSerializer
     pagination_class = EnvelopePagination
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        key = request.auth if isinstance(request.auth, ApiKey) else None
+        if key is not None and key.tenant is not None:
+            request.tenant = key.tenant
+            request._request.tenant = key.tenant  # for the access log
+            self.check_rate_limit(key.tenant)
 
     def get_queryset(self):
         return visible_tenants(self.request).order_by("slug")
@@ -153,7 +166,7 @@ class TenantListView(generics.GenericAPIView):
         except services.SlugTaken:
             raise Conflict("A library with this slug already exists.", code="slug_taken") from None
         tenant.api_key = raw_key
-        response = Response(TenantCreatedSerializer(tenant).data, status=status.HTTP_201_CREATED)
+        response = no_store(Response(TenantCreatedSerializer(tenant).data, status=status.HTTP_201_CREATED))
         response["Location"] = request.build_absolute_uri(reverse("tenant-detail", args=[tenant.slug]))
         return response
 
@@ -183,13 +196,16 @@ class ApiKeyListView(TenantScopedMixin, generics.GenericAPIView):
         request=ApiKeyCreateSerializer, responses={201: ApiKeyCreatedSerializer}, tags=["api keys"]
     )
     def post(self, request, slug: str):
-        data = ApiKeyCreateSerializer(data=request.data)
+        # A key may mint only what it holds itself; platform keys and librarians' sessions are
+        # bounded by their role instead.
+        creator = request.auth if isinstance(request.auth, ApiKey) and not is_platform(request) else None
+        data = ApiKeyCreateSerializer(data=request.data, context={"creator": creator})
         data.is_valid(raise_exception=True)
         api_key, raw_key = services.issue_api_key(
             tenant=request.tenant, created_by=request.user, **data.validated_data
         )
         api_key.api_key = raw_key
-        response = Response(ApiKeyCreatedSerializer(api_key).data, status=status.HTTP_201_CREATED)
+        response = no_store(Response(ApiKeyCreatedSerializer(api_key).data, status=status.HTTP_201_CREATED))
         response["Location"] = request.build_absolute_uri(
             reverse("api-key-detail", args=[request.tenant.slug, api_key.pk])
         )

@@ -31,9 +31,8 @@ ENDPOINTS = [
     Endpoint("post", "/tenants/", None, {"name": "N", "slug": "new-lib"}, ok=201, platform_only=True),
     Endpoint("get", "/tenants/{slug}", None),
     Endpoint("get", "/tenants/{slug}/api-keys/", "keys:admin"),
-    Endpoint(
-        "post", "/tenants/{slug}/api-keys/", "keys:admin", {"name": "k", "scopes": ["catalog:read"]}, 201
-    ),
+    # A key mints only scopes it holds itself (tests/tenants/test_api_hardening.py).
+    Endpoint("post", "/tenants/{slug}/api-keys/", "keys:admin", {"name": "k", "scopes": ["keys:admin"]}, 201),
     Endpoint("get", "/tenants/{slug}/api-keys/{key_id}", "keys:admin"),
     Endpoint("delete", "/tenants/{slug}/api-keys/{key_id}", "keys:admin", ok=204),
 ]
