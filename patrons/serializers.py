@@ -118,6 +118,19 @@ class SubmissionCreateSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+class PatronEraseSerializer(serializers.Serializer):
+    """`{"email"}` of the patron to erase, nothing else."""
+
+    email = PatronEmailField()
+
+    default_error_messages = {"unknown_fields": "Unknown field(s): an erasure request has only email."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping) and set(data) - set(self.fields):
+            raise serializers.ValidationError({"non_field_errors": [self.error_messages["unknown_fields"]]})
+        return super().to_internal_value(data)
+
+
 class PatronRefSerializer(serializers.Serializer):
     id = OpaqueIdField()
     email_masked = serializers.CharField(read_only=True)

@@ -171,6 +171,34 @@ def erase_patron(*, patron: Patron) -> int:
     return kept
 
 
+# No patron has this id (ids start at 1): the erasure of an unknown email runs its statements on it.
+NO_PATRON_ID = 0
+
+
+@sensitive_variables()
+def erase_patron_by_email(*, tenant: Tenant, email: pii.Personal) -> None:
+    """Erase the library's patron with this email, if there is one (the patron-facing website's
+    "forget me"); as `erase_patron` otherwise.
+
+    Nothing tells whether the patron existed: the caller answers the same, and the same three
+    statements run either way (the lookup, then the update and the delete, on an id no patron
+    has when there was none), so the time does not tell either.
+    """
+    candidates = pii.email_candidates(tenant_id=tenant.pk, email=email)
+    with transaction.atomic():
+        patron = _matching_patron(tenant, candidates, lock=True)
+        patron_id = patron.pk if patron is not None else NO_PATRON_ID
+        kept = Submission.objects.filter(tenant=tenant, patron_id=patron_id).update(patron=None)
+        # One DELETE, found or not: QuerySet.delete() would first select the rows, and then
+        # only when there was one, update the submissions (done above) and delete.
+        Patron.objects.filter(tenant=tenant, pk=patron_id)._raw_delete(using=Patron.objects.db)
+    if patron is not None:
+        logger.info(
+            "patron erased",
+            extra={"patron_id": patron_id, "tenant": tenant.pk, "submissions_kept": kept, "by": "email"},
+        )
+
+
 def key_version_report() -> dict:
     """How many patrons' hashes use each key version: an old key may be removed from
     HMAC_SECRET_KEYS once no patron uses it (docs/privacy.md, "Rotating the key")."""

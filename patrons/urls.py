@@ -10,5 +10,7 @@ urlpatterns = [
         rf"tenants/{SLUG}/submissions/{SUBMISSION}", views.SubmissionDetailView.as_view(), "submission-detail"
     ),
     route(rf"tenants/{SLUG}/patrons", views.PatronListView.as_view(), "patron-list"),
+    # Before the detail route: "erase" is not a patron id.
+    route(rf"tenants/{SLUG}/patrons/erase", views.PatronEraseView.as_view(), "patron-erase"),
     route(rf"tenants/{SLUG}/patrons/{PATRON}", views.PatronDetailView.as_view(), "patron-detail"),
 ]

@@ -13,7 +13,12 @@ from rest_framework.response import Response
 
 from patrons import services
 from patrons.models import Patron, Submission, SubmissionItem
-from patrons.serializers import PatronSerializer, SubmissionCreateSerializer, SubmissionSerializer
+from patrons.serializers import (
+    PatronEraseSerializer,
+    PatronSerializer,
+    SubmissionCreateSerializer,
+    SubmissionSerializer,
+)
 from tenants.api import EnvelopePagination, TenantScopedMixin, is_object_id
 from tenants.models import Scope
 
@@ -146,9 +151,37 @@ class PatronListView(TenantScopedMixin, generics.GenericAPIView):
         return self.get_paginated_response(PatronSerializer(page, many=True).data)
 
 
+class PatronEraseView(TenantScopedMixin, generics.GenericAPIView):
+    """The patron-facing website's "forget me": erase by email, without learning who exists."""
+
+    required_scopes = {"POST": Scope.SUBMISSIONS_WRITE}
+    serializer_class = PatronEraseSerializer
+
+    @extend_schema(
+        request=PatronEraseSerializer,
+        responses={204: None},
+        description=(
+            "Erase the library's patron with this email (any case, surrounding spaces ignored), as "
+            "`DELETE patrons/{id}` does. 204 whether or not there was one, in the same time: the "
+            "answer never tells whether an email is a patron's."
+        ),
+        tags=["patrons"],
+    )
+    @method_decorator(sensitive_variables())
+    def post(self, request, slug: str):
+        data = PatronEraseSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.erase_patron_by_email(tenant=request.tenant, email=data.validated_data["email"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
 class PatronDetailView(TenantScopedMixin, generics.GenericAPIView):
-    # Erasure needs the scope that sends submissions: see docs/decisions/0017-patron-privacy.md.
-    required_scopes = {"GET": Scope.SUBMISSIONS_READ, "DELETE": Scope.SUBMISSIONS_WRITE}
+    # Erasing by id needs both submission scopes: the website's key (submissions:write) would
+    # otherwise erase every patron by counting ids. It erases by email (PatronEraseView).
+    required_scopes = {
+        "GET": Scope.SUBMISSIONS_READ,
+        "DELETE": (Scope.SUBMISSIONS_READ, Scope.SUBMISSIONS_WRITE),
+    }
     serializer_class = PatronSerializer
 
     def get_patron(self) -> Patron:
@@ -168,7 +201,8 @@ class PatronDetailView(TenantScopedMixin, generics.GenericAPIView):
         responses={204: None},
         description=(
             "Erase the patron: their hashes and masked email are destroyed; their submissions "
-            "stay, anonymised (`patron` null). The same email later makes a new patron."
+            "stay, anonymised (`patron` null). The same email later makes a new patron. Needs "
+            "both `submissions:read` and `submissions:write`."
         ),
         tags=["patrons"],
     )

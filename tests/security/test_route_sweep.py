@@ -71,6 +71,7 @@ ROUTE_SAMPLES: dict[str, dict[str, object]] = {
     "submission-list": {"slug": SLUG},
     "submission-detail": {"slug": SLUG, "submission_id": Own("submissions")},
     "patron-list": {"slug": SLUG},
+    "patron-erase": {"slug": SLUG},
     "patron-detail": {"slug": SLUG, "patron_id": Own("patrons")},
 }
 
