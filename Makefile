@@ -7,6 +7,9 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PROD_ENV := DEBUG=false ALLOWED_HOSTS=olcs.example.org \
 	SECRET_KEY=ci-only-$$(printf 'x%.0s' {1..60}) HMAC_SECRET_KEY=ci-only-$$(printf 'y%.0s' {1..40})
+# DEBUG defaults to false (production): the development targets turn development mode on
+# themselves, unless DEBUG is already set in the environment.
+DEV_ENV := DEBUG=$${DEBUG:-true}
 
 .PHONY: help install run web worker migrate test test-sqlite test-postgres test-both lint format \
 	migrations-check schema-check check-deploy security-lint check-security ci clean
@@ -29,21 +32,21 @@ $(VENV)/.installed: requirements.txt | $(BIN)/python
 install: $(VENV)/.installed
 
 migrate: install
-	$(BIN)/python manage.py migrate --noinput
+	$(DEV_ENV) $(BIN)/python manage.py migrate --noinput
 
 # Web server and worker together on the embedded SQLite database; Ctrl-C stops both.
 run: migrate
-	$(BIN)/python manage.py setup_demo --base-url http://$(HOST):$(PORT)
+	$(DEV_ENV) $(BIN)/python manage.py setup_demo --base-url http://$(HOST):$(PORT)
 	@echo "Starting the worker (qcluster) and the web server on http://$(HOST):$(PORT)/ ..."
-	@$(BIN)/python manage.py qcluster & worker=$$!; \
+	@export $(DEV_ENV); $(BIN)/python manage.py qcluster & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 web: migrate
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	$(DEV_ENV) $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 worker: migrate
-	$(BIN)/python manage.py qcluster
+	$(DEV_ENV) $(BIN)/python manage.py qcluster
 
 test: install
 	$(BIN)/python -m pytest
@@ -64,10 +67,10 @@ format: install
 	$(BIN)/ruff format .
 
 schema-check: install
-	env -u DATABASE_URL $(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
+	env -u DATABASE_URL $(DEV_ENV) $(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 
 migrations-check: install
-	env -u DATABASE_URL $(BIN)/python manage.py makemigrations --check --dry-run
+	env -u DATABASE_URL $(DEV_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
 
 check-deploy: install
 	env -u DATABASE_URL $(PROD_ENV) $(BIN)/python manage.py check --deploy --fail-level WARNING

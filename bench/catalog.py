@@ -69,6 +69,7 @@ def main() -> None:
     os.environ.update(
         DJANGO_SETTINGS_MODULE="olcs.settings",
         DEBUG="false",
+        SERVER_TIMING="true",  # the server-side figures come from this header
         SECRET_KEY=secrets.token_urlsafe(64),
         HMAC_SECRET_KEY=secrets.token_urlsafe(48),
         ALLOWED_HOSTS="127.0.0.1,localhost,testserver",

@@ -40,6 +40,8 @@ def main() -> None:
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ["INGESTION_SLICE_SECONDS"] = "100000"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "olcs.settings")
+    # In-process on the development keys: development mode, as before DEBUG defaulted to false.
+    os.environ.setdefault("DEBUG", "true")
 
     from tests.fake_openlibrary import FakeOpenLibrary
 

@@ -41,6 +41,8 @@ HOUR = 3600
 def setup_django(database_url: str) -> None:
     os.environ["DATABASE_URL"] = database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "olcs.settings")
+    # In-process on the development keys: development mode, as before DEBUG defaulted to false.
+    os.environ.setdefault("DEBUG", "true")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ.pop("TESTING", None)
     os.environ.pop("REDIS_URL", None)

@@ -184,6 +184,7 @@ def main() -> None:
     # Production settings: DEBUG off (no query recording), real keys, plain HTTP on loopback.
     env.update(
         DEBUG="false",
+        SERVER_TIMING="true",  # the server-side figures come from this header
         SECRET_KEY=secrets.token_urlsafe(64),
         HMAC_SECRET_KEY=secrets.token_urlsafe(48),
         ALLOWED_HOSTS="127.0.0.1,localhost",

@@ -46,7 +46,9 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 # "TESTING" is the original service's switch; running under pytest implies it.
 TESTING = env_bool("TESTING", False) or "pytest" in sys.modules
-DEBUG = env_bool("DEBUG", True)
+# Production unless told otherwise: development commands (`make run`, the tests' child
+# processes) set DEBUG=true themselves. The test runner alone defaults to development.
+DEBUG = env_bool("DEBUG", "pytest" in sys.modules)
 
 DEV_SECRET_KEY = "django-insecure-olcs-development-only-secret-key-do-not-use"  # noqa: S105 - the known value production refuses
 DEV_HMAC_SECRET_KEY = "olcs-development-only-hmac-key-do-not-use"  # noqa: S105
@@ -90,21 +92,25 @@ else:
     HMAC_SECRET_KEYS = {1: HMAC_SECRET_KEY}
 
 # Only the test runner itself is exempt: an env var (TESTING) must never disable this guard.
+_PRODUCTION_HINT = (
+    " (DEBUG is not true, so this is production; for development on the built-in keys set DEBUG=true, "
+    "as `make run` does)"
+)
 if not DEBUG and "pytest" not in sys.modules:
     # Refuse to run a production process on a key anyone can read in this repository.
     if SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 50:
         raise ImproperlyConfigured(
-            "SECRET_KEY must be set to a random value of at least 50 characters when DEBUG is false."
+            "SECRET_KEY must be set to a random value of at least 50 characters" + _PRODUCTION_HINT + "."
         )
     for _version, _key in sorted(HMAC_SECRET_KEYS.items()):
         if _hmac_keys_from_env and (_key == DEV_HMAC_SECRET_KEY or len(_key) < 32):
             raise ImproperlyConfigured(
                 f"HMAC_SECRET_KEYS: the key of version {_version} must be a random value of at least "
-                "32 characters when DEBUG is false."
+                "32 characters" + _PRODUCTION_HINT + "."
             )
     if HMAC_SECRET_KEY == DEV_HMAC_SECRET_KEY or len(HMAC_SECRET_KEY) < 32:
         raise ImproperlyConfigured(
-            "HMAC_SECRET_KEY must be set to a random value of at least 32 characters when DEBUG is false."
+            "HMAC_SECRET_KEY must be set to a random value of at least 32 characters" + _PRODUCTION_HINT + "."
         )
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
@@ -129,6 +135,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "tenants.http.RequestIdMiddleware",
+    # Before SecurityMiddleware: a plain-HTTP write gets a JSON 403, never its redirect.
+    "tenants.http.HttpsRequiredMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "tenants.http.BodySizeLimitMiddleware",
@@ -221,6 +229,8 @@ AUTH_PASSWORD_VALIDATORS = [
 # Messages live in the (database) session, never in a readable cookie.
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 LOGIN_URL = "admin:login"
+# A login without `next` (the browsable API's, a bookmarked admin login) lands on the admin.
+LOGIN_REDIRECT_URL = "admin:index"
 
 # Failed admin sign-ins allowed per username and per client address in a window; the next
 # attempt gets a 429 without the password being hashed (tenants/sites.py, django-ratelimit on
@@ -234,7 +244,10 @@ ADMIN_LOGIN_CLIENT_IP_HEADER = os.environ.get("ADMIN_LOGIN_CLIENT_IP_HEADER", ""
 
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^health/?$"]
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# X-Forwarded-Proto says "https" only when a proxy in front sets it and strips the client's own:
+# believed only when the operator says so, else any client could claim HTTPS.
+TRUST_X_FORWARDED_PROTO = env_bool("TRUST_X_FORWARDED_PROTO", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUST_X_FORWARDED_PROTO else None
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
@@ -242,6 +255,13 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Development's technical error pages: no setting, header, cookie, body or local variable that
+# could hold a secret or personal data (tenants/error_reports.py).
+DEFAULT_EXCEPTION_REPORTER = "tenants.error_reports.OlcsExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "tenants.error_reports.OlcsExceptionReporterFilter"
+# `Server-Timing: app;dur=<ms>` on every answer: development, and benchmarks that opt in. Off in
+# production, where it would time each request for an outsider.
+SERVER_TIMING = env_bool("SERVER_TIMING", DEBUG)
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD or DEBUG else ["security.W021"]
 
 # Request bodies: JSON only, bounded. Larger bodies get 413 before they are read.

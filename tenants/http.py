@@ -93,8 +93,10 @@ class RequestIdMiddleware:
             response = self.get_response(request)
             duration_ms = (time.perf_counter() - started) * 1000
             response[REQUEST_ID_HEADER] = request_id
-            # How long the application took, for operators and benchmarks (W3C Server-Timing).
-            response["Server-Timing"] = f"app;dur={duration_ms:.2f}"
+            if settings.SERVER_TIMING:
+                # How long the application took (W3C Server-Timing), for development and
+                # benchmarks: in production it would time every request for an outsider.
+                response["Server-Timing"] = f"app;dur={duration_ms:.2f}"
             tenant = getattr(request, "tenant", None)
             # The path only: query strings are not logged.
             logger.info(
@@ -113,6 +115,38 @@ class RequestIdMiddleware:
             return response
         finally:
             current_request_id.reset(token)
+
+
+class HttpsRequiredMiddleware:
+    """With SECURE_SSL_REDIRECT, answer a plain-HTTP request that is not a read with a JSON 403.
+
+    Django's SecurityMiddleware (next in line) redirects with a 301, which clients follow as a
+    GET without the body: a POST would silently become a read. Reads keep their redirect, and
+    SECURE_REDIRECT_EXEMPT (/health) is left alone as Django leaves it.
+    """
+
+    SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.exempt = [re.compile(pattern) for pattern in settings.SECURE_REDIRECT_EXEMPT]
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if (
+            settings.SECURE_SSL_REDIRECT
+            and request.method not in self.SAFE_METHODS
+            and not request.is_secure()
+            and not any(pattern.search(request.path.lstrip("/")) for pattern in self.exempt)
+        ):
+            response = json_error(
+                "This service takes requests other than GET and HEAD over HTTPS only: "
+                "send it again to the https:// address.",
+                "https_required",
+                403,
+            )
+            response["X-Content-Type-Options"] = "nosniff"
+            return response
+        return self.get_response(request)
 
 
 class BodySizeLimitMiddleware:

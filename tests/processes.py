@@ -12,11 +12,17 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def child_env(database_url: str) -> dict[str, str]:
-    """The environment of a child process: this one's, on `database_url`, without test switches."""
+    """The environment of a child process: this one's, on `database_url`, without test switches.
+
+    In development mode (DEBUG=true), as pytest is: without pytest a child on the development
+    keys would otherwise refuse to start.
+    """
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
     for name in ("TESTING", "REDIS_URL", "DB_CONN_MAX_AGE", "SQLITE_BUSY_TIMEOUT_SECONDS"):
         env.pop(name, None)
-    env.update(DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="olcs.settings", LOG_LEVEL="WARNING")
+    env.update(
+        DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="olcs.settings", LOG_LEVEL="WARNING", DEBUG="true"
+    )
     return env
 
 

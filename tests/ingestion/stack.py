@@ -60,6 +60,7 @@ def running_stack(tmp_path: Path, open_library_url: str, **env_overrides: str) -
     }
     env.update(
         DJANGO_SETTINGS_MODULE="olcs.settings",
+        DEBUG="true",  # development mode on the development keys, as pytest is
         DATABASE_URL=f"sqlite:///{tmp_path / 'stack.sqlite3'}",
         OPEN_LIBRARY_BASE_URL=open_library_url,
         OPEN_LIBRARY_MAX_RPS="50",

@@ -348,7 +348,8 @@ def settings_in_a_fresh_process(**env: str) -> subprocess.CompletedProcess:
     clean = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
     for name in ("TESTING", "RATE_LIMIT_ENABLED", "RATE_LIMIT_STRATEGY", "API_RATE_LIMIT_REQUESTS"):
         clean.pop(name, None)
-    clean.update(DJANGO_SETTINGS_MODULE="olcs.settings", **env)
+    # Development mode on the development keys, as pytest is.
+    clean.update(DJANGO_SETTINGS_MODULE="olcs.settings", DEBUG="true", **env)
     return subprocess.run(
         [sys.executable, "-c", READ_SETTINGS],
         cwd=PROJECT_ROOT,

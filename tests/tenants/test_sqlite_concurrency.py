@@ -40,6 +40,7 @@ def child_env(database: Path) -> dict[str, str]:
         DATABASE_URL=f"sqlite:///{database}",  # an absolute path: sqlite:////tmp/.../db.sqlite3
         DJANGO_SETTINGS_MODULE="olcs.settings",
         LOG_LEVEL="WARNING",
+        DEBUG="true",  # development mode on the development keys, as pytest is
     )
     return env
 

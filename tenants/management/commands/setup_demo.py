@@ -25,7 +25,10 @@ class Command(BaseCommand):
     @transaction.atomic
     def handle(self, *args, slug: str, username: str, base_url: str, **options):
         if not settings.DEBUG:
-            self.stderr.write("setup_demo refuses to run with DEBUG=false (it resets a password).")
+            self.stderr.write(
+                "setup_demo runs only in development, with DEBUG=true (it resets a password); "
+                "`make run` sets it."
+            )
             raise SystemExit(2)
         tenant, _ = Tenant.objects.get_or_create(slug=slug, defaults={"name": "Demo Library"})
         user, _ = get_user_model().objects.get_or_create(username=username, defaults={"is_staff": True})
