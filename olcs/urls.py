@@ -3,11 +3,12 @@
 from django.contrib import admin
 from django.urls import include, re_path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularSwaggerView
 
 import olcs
 from tenants import views as service_views
 from tenants.http import page_not_found
+from tenants.openapi import CachedSchemaView
 from tenants.urls import route
 
 urlpatterns = [
@@ -15,7 +16,7 @@ urlpatterns = [
     route(r"health", service_views.HealthView.as_view(), "health"),
     route(
         r"openapi\.json",
-        SpectacularJSONAPIView.as_view(custom_settings={"VERSION": olcs.__version__}),
+        CachedSchemaView.as_view(custom_settings={"VERSION": olcs.__version__}),
         "openapi",
     ),
     route(r"docs", SpectacularSwaggerView.as_view(url_name="openapi"), "docs"),

@@ -72,15 +72,24 @@ def scopes_for(request, tenant: Tenant) -> frozenset[str] | None:
 def resolve_tenant(request, slug: str) -> tuple[Tenant, frozenset[str]]:
     """The tenant of the URL and the caller's scopes on it.
 
-    An unknown slug and another library's slug give the same 404, so a key cannot
-    probe which libraries exist.
+    An unknown slug and another library's slug give the same 404 after the same queries, so
+    neither a key nor a librarian's session can probe which libraries exist, by answer or by time.
     """
     key = request.auth if isinstance(request.auth, ApiKey) else None
-    if key is not None and key.tenant is not None and key.tenant.slug == slug:
+    user = getattr(request, "user", None) or AnonymousUser()
+    if not isinstance(slug, str):
+        tenant, scopes = None, None
+    elif key is not None and key.tenant is not None and key.tenant.slug == slug:
         tenant = key.tenant  # loaded with the key: no second query for the usual case
+        scopes = frozenset(key.scopes)
+    elif key is None and not is_platform(request) and user.is_authenticated and getattr(user, "pk", None):
+        # A librarian's session: the library and the membership in one query, so another
+        # library's slug costs exactly what a missing slug costs (no timing tells them apart).
+        membership = Membership.objects.filter(user=user, tenant__slug=slug).select_related("tenant").first()
+        tenant, scopes = (membership.tenant, membership.scopes) if membership else (None, None)
     else:
-        tenant = Tenant.objects.filter(slug=slug).first() if isinstance(slug, str) else None
-    scopes = scopes_for(request, tenant) if tenant is not None else None
+        tenant = Tenant.objects.filter(slug=slug).first()
+        scopes = scopes_for(request, tenant) if tenant is not None else None
     if scopes is None:
         raise NotFound(TENANT_NOT_FOUND)
     return tenant, scopes
