@@ -381,6 +381,13 @@ INGESTION_JOB_MAX_ATTEMPTS = env_int("INGESTION_JOB_MAX_ATTEMPTS", 3)
 INGESTION_JOB_STALE_SECONDS = env_int("INGESTION_JOB_STALE_SECONDS", env_int("Q_TIMEOUT_SECONDS", 600) + 30)
 
 OPEN_LIBRARY_BASE_URL = os.environ.get("OPEN_LIBRARY_BASE_URL", "https://openlibrary.org").rstrip("/")
+# Catalog records come from here: over plain http anyone on the path could write them. Only
+# development and the test runner may use a local http fake.
+if not DEBUG and "pytest" not in sys.modules and not OPEN_LIBRARY_BASE_URL.lower().startswith("https://"):
+    raise ImproperlyConfigured(
+        f"OPEN_LIBRARY_BASE_URL must be an https:// URL in production, not {OPEN_LIBRARY_BASE_URL!r:.100} "
+        "(a plain-http Open Library is allowed only with DEBUG=true, for a local fake)."
+    )
 OPEN_LIBRARY_CONTACT = os.environ.get("OPEN_LIBRARY_CONTACT", "")
 # One budget for the whole deployment (all workers together), shared through the database or Redis.
 OPEN_LIBRARY_MAX_RPS = env_int("OPEN_LIBRARY_MAX_RPS", 3)
@@ -415,13 +422,6 @@ Q_CLUSTER = {
     "save_limit": 1000,
     "label": "Worker",
     "sync": TESTING and env_bool("Q_SYNC", True),
-# Catalog records come from here: over plain http anyone on the path could write them. Only
-# development and the test runner may use a local http fake.
-if not DEBUG and "pytest" not in sys.modules and not OPEN_LIBRARY_BASE_URL.lower().startswith("https://"):
-    raise ImproperlyConfigured(
-        f"OPEN_LIBRARY_BASE_URL must be an https:// URL in production, not {OPEN_LIBRARY_BASE_URL!r:.100} "
-        "(a plain-http Open Library is allowed only with DEBUG=true, for a local fake)."
-    )
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
