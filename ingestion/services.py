@@ -45,6 +45,10 @@ QUERY_FIELDS = ("author", "subject", "title")
 SEARCH_PAGE_SIZE = 100
 KEY_BATCH = 100
 MAX_LIST_ITEMS = 200  # subjects beyond this are noise in a catalog record
+# A work fetched without search lists its editions (for ISBNs and languages) in at most this
+# many pages: 500 editions, and the edition count is Open Library's own total in any case.
+EDITIONS_PAGE_SIZE = 100
+EDITIONS_MAX_PAGES = 5
 
 Status = IngestionJob.Status
 Kind = IngestionJob.Kind
@@ -410,11 +414,12 @@ class JobCancelled(Exception):
 class JobRunner:
     """Resolves a job's request into work keys, then ingests them in batches."""
 
-    def __init__(self, job: IngestionJob, client: OpenLibraryClient):
+    def __init__(self, job: IngestionJob, client: OpenLibraryClient) -> None:
         self.job = job
         self.client = client
         self.tenant = job.tenant
         self.deadline = time.monotonic() + settings.INGESTION_SLICE_SECONDS
+        self.search_failed = False  # the current batch's search failed: do not ask it again
 
     # The job row is the only state: the position survives a lost worker.
     def save_progress(self) -> None:
@@ -443,7 +448,11 @@ class JobRunner:
         """True when the job is done, False when this slice ran out of time."""
         cursor = self.job.cursor
         if "work_keys" not in cursor:
-            cursor["work_keys"] = self.resolve()
+            keys = self.resolve()
+            if keys is None:
+                return False  # the slice ended while resolving; cursor["resolving"] says where
+            cursor.pop("resolving", None)
+            cursor["work_keys"] = keys
             cursor["position"] = 0
             self.job.works_found = len(cursor["work_keys"])
             log(self.job, "info", f"Found {self.job.works_found} works to ingest.")
@@ -459,10 +468,30 @@ class JobRunner:
 
     # --- Resolving the request into work keys -----------------------------------------
 
-    def resolve(self) -> list[str]:
+    # Resolving can take many requests (a re-sync runs every tracked query again, page by
+    # page), so it is done in steps that survive the slice: cursor["resolving"] holds which
+    # queries and pages are done and the keys found so far, saved after every page, and a
+    # slice ends after the page in flight once its time is up. None: not done yet.
+
+    def out_of_time(self) -> bool:
+        return time.monotonic() > self.deadline
+
+    def resolve(self) -> list[str] | None:
         job = self.job
         if job.kind == Kind.QUERY:
-            return self.resolve_query(job.query, job.limit)
+            state = job.cursor.setdefault("resolving", {})
+            try:
+                if not self.resolve_query(state, job.query, job.limit):
+                    return None
+            except OpenLibraryError as exc:
+                # Nothing to fall back on: the search is what the job is.
+                raise OpenLibraryError(
+                    f"the search {job.query!r:.200} could not be run: {exc}",
+                    url=exc.url,
+                    status=exc.status,
+                    retryable=exc.retryable,
+                ) from exc
+            return state["keys"][: job.limit]
         if job.kind in (Kind.KEYS, Kind.ISBNS):
             # A retry of an ISBN job may carry both lists.
             keys = self.resolve_keys(job.open_library_keys) if job.open_library_keys else []
@@ -472,21 +501,31 @@ class JobRunner:
             return self.resolve_resync()
         raise ValueError(f"unknown job kind {job.kind!r}")
 
-    def resolve_query(self, query: str, limit: int) -> list[str]:
+    def resolve_query(self, state: dict, query: str, limit: int) -> bool:
+        """Page through a search into state["keys"], resuming at state["page"]; True once done.
+
+        Progress is saved after every page; False when the slice ended before the last one.
+        """
         field, value = parse_query(query)
-        keys: dict[str, None] = {}
-        page = 1
-        while len(keys) < limit:
-            result = self.client.search(
-                field=field, value=value, page=page, limit=min(SEARCH_PAGE_SIZE, limit)
-            )
+        page_size = min(SEARCH_PAGE_SIZE, limit)
+        keys: list[str] = state.setdefault("keys", [])
+        state.setdefault("page", 1)
+        while not state.get("done"):
+            result = self.client.search(field=field, value=value, page=state["page"], limit=page_size)
+            seen = set(keys)
             for doc in result.docs:
-                keys.setdefault(doc.work_key, None)
+                if doc.work_key not in seen:
+                    keys.append(doc.work_key)
+                    seen.add(doc.work_key)
                 self.doc_cache[doc.work_key] = doc
-            if not result.docs or page * min(SEARCH_PAGE_SIZE, limit) >= result.num_found:
-                break
-            page += 1
-        return list(keys)[:limit]
+            if not result.docs or state["page"] * page_size >= result.num_found or len(keys) >= limit:
+                state["done"] = True
+            else:
+                state["page"] += 1
+            self.save_progress()
+            if not state.get("done") and self.out_of_time():
+                return False
+        return True
 
     def resolve_keys(self, raw_keys: list[str]) -> list[str]:
         keys: dict[str, None] = {}
@@ -500,6 +539,9 @@ class JobRunner:
             except OpenLibraryNotFound:
                 self.fail_item(key, f"Edition {key} not found on Open Library.")
                 continue
+            except OpenLibraryError as exc:
+                self.fail_item(key, f"Edition {key} could not be fetched: {exc}")
+                continue
             if isinstance(edition, DeletedRecord) or not edition.work_keys:
                 self.fail_item(key, f"Edition {key} has no work on Open Library.")
                 continue
@@ -511,7 +553,17 @@ class JobRunner:
         wanted = list(dict.fromkeys(isbns))
         for start in range(0, len(wanted), KEY_BATCH):
             chunk = wanted[start : start + KEY_BATCH]
-            found = self.client.search_works_by_isbns(chunk)
+            try:
+                found = self.client.search_works_by_isbns(chunk)
+            except OpenLibraryError as exc:
+                # Search is the part of Open Library that has outages: ask for each ISBN's
+                # edition instead (/isbn/…), which names its work.
+                log(
+                    self.job,
+                    "warning",
+                    f"Open Library's search failed for {len(chunk)} ISBNs; looking each up on its own: {exc}",
+                )
+                found = {}
             for isbn in chunk:
                 doc = found.get(isbn)
                 if doc is not None:
@@ -523,22 +575,48 @@ class JobRunner:
                 except OpenLibraryNotFound:
                     self.fail_item(isbn, f"ISBN {isbn} not found on Open Library.")
                     continue
+                except OpenLibraryError as exc:
+                    self.fail_item(isbn, f"ISBN {isbn} could not be looked up: {exc}")
+                    continue
                 if isinstance(edition, DeletedRecord) or not edition.work_keys:
                     self.fail_item(isbn, f"ISBN {isbn} has no work on Open Library.")
                     continue
                 keys.setdefault(edition.work_keys[0], None)
         return list(keys)
 
-    def resolve_resync(self) -> list[str]:
-        keys: dict[str, None] = {}
-        for tracked in TrackedQuery.objects.for_tenant(self.tenant).order_by("id"):
-            try:
-                found = self.resolve_query(tracked.query, tracked.limit)
-            except OpenLibraryError as exc:
-                log(self.job, "warning", f"Tracked query {tracked.query!r} skipped: {exc}")
-                continue
-            keys.update(dict.fromkeys(found))
-            TrackedQuery.objects.filter(pk=tracked.pk).update(last_run_at=timezone.now())
+    def resolve_resync(self) -> list[str] | None:
+        """The library's tracked queries, one after the other and page by page, then every
+        book it holds. state["queries"]: the tracked queries not done yet (their ids, taken
+        when the re-sync started); state["current"]: the paging of the first of them."""
+        state = self.job.cursor.setdefault("resolving", {})
+        if "queries" not in state:
+            state["queries"] = list(
+                TrackedQuery.objects.for_tenant(self.tenant).order_by("id").values_list("id", flat=True)
+            )
+            state["keys"] = []
+        while state["queries"]:
+            tracked = TrackedQuery.objects.for_tenant(self.tenant).filter(pk=state["queries"][0]).first()
+            current = state.setdefault("current", {})
+            if tracked is not None:
+                try:
+                    if not self.resolve_query(current, tracked.query, tracked.limit):
+                        return None
+                except OpenLibraryError as exc:
+                    log(self.job, "warning", f"Tracked query {tracked.query!r} skipped: {exc}")
+                    current["keys"] = []
+                else:
+                    TrackedQuery.objects.filter(pk=tracked.pk).update(last_run_at=timezone.now())
+                seen = set(state["keys"])
+                for key in current.get("keys", [])[: tracked.limit]:
+                    if key not in seen:
+                        state["keys"].append(key)
+                        seen.add(key)
+            state["queries"].pop(0)
+            state.pop("current", None)
+            self.save_progress()
+            if state["queries"] and self.out_of_time():
+                return None
+        keys = dict.fromkeys(state["keys"])
         existing = (
             Book.objects.for_tenant(self.tenant).order_by("id").values_list("open_library_key", flat=True)
         )
@@ -553,10 +631,34 @@ class JobRunner:
             self._docs: dict[str, SearchDoc] = {}
         return self._docs
 
+    def search_docs(self, keys: list[str]) -> dict[str, SearchDoc]:
+        """Search docs of `keys` in one request, kept in doc_cache; {} when the search fails.
+
+        Search is the part of Open Library that has outages, and one request names a whole
+        batch: its failure must not fail the works in it. A work without a doc is then
+        fetched on its own from the works, editions and authors endpoints (doc_from_records).
+        After a failure the rest of the batch does not ask search again.
+        """
+        if self.search_failed:
+            return {}
+        try:
+            found = self.client.search_works_by_keys(keys)
+        except OpenLibraryError as exc:
+            self.search_failed = True
+            log(
+                self.job,
+                "warning",
+                f"Open Library's search failed for {len(keys)} works; fetching each on its own instead: {exc}",
+            )
+            return {}
+        self.doc_cache.update(found)
+        return found
+
     def ingest_batch(self, keys: list[str]) -> None:
+        self.search_failed = False
         missing = [key for key in keys if key not in self.doc_cache]
         if missing:
-            self.doc_cache.update(self.client.search_works_by_keys(missing))
+            self.search_docs(missing)
         known = {
             book.open_library_key: book
             for book in Book.objects.for_tenant(self.tenant)
@@ -614,17 +716,16 @@ class JobRunner:
                     return
                 if work.key != key:
                     log(job, "info", f"Work {key} was merged into {work.key} upstream.", open_library_key=key)
-                    doc = self.doc_cache.get(work.key) or self.client.search_works_by_keys([work.key]).get(
-                        work.key
-                    )
-                authors = None if doc is not None else self.fetch_authors(work.author_keys)
-                content = build_content(doc=doc, work=work, authors=authors)
+                    doc = self.doc_cache.get(work.key) or self.search_docs([work.key]).get(work.key)
+                if doc is None:
+                    doc = self.doc_from_records(work)
+                content = build_content(doc=doc, work=work)
                 _, outcome = upsert_book(
                     tenant=self.tenant,
                     open_library_key=work.key,
                     content=content,
                     merged_keys=(*work.redirected_from, key),
-                    upstream_modified=doc.last_modified if doc is not None else None,
+                    upstream_modified=doc.last_modified,
                     job=job,
                     source=source,
                 )
@@ -642,12 +743,42 @@ class JobRunner:
         else:
             job.works_unchanged += 1
 
+    def doc_from_records(self, work: WorkRecord) -> SearchDoc:
+        """What search would say of a work, from its editions and authors: ISBNs, languages
+        and the edition count come from the editions, names from the author records.
+
+        For a work search did not answer for (an outage, or not indexed yet), so that it is
+        ingested as complete as through search. OpenLibraryError when the editions cannot be
+        listed: a book without them would be stored incomplete as if it were whole.
+        """
+        listed = self.client.work_editions(work.key, limit=EDITIONS_PAGE_SIZE, max_pages=EDITIONS_MAX_PAGES)
+        authors = self.fetch_authors(work.author_keys)
+        isbns = [isbn for edition in listed.editions for isbn in (*edition.isbn_13, *edition.isbn_10)]
+        languages = [code for edition in listed.editions for code in edition.languages]
+        dates = [work.first_publish_date, *(edition.publish_date for edition in listed.editions)]
+        years = [year for year in map(_year_of, dates) if year is not None]
+        return SearchDoc(
+            work_key=work.key,
+            title=work.title,
+            subtitle=work.subtitle,
+            author_names=tuple(author["name"] for author in authors),
+            author_keys=tuple(author["open_library_key"] for author in authors),
+            first_publish_year=min(years) if years else None,
+            cover_id=work.cover_ids[0] if work.cover_ids else None,
+            edition_count=listed.total,
+            isbns=tuple(dict.fromkeys(isbns)),
+            subjects=work.subjects,
+            languages=tuple(dict.fromkeys(languages)),
+            last_modified=work.last_modified,
+        )
+
     def fetch_authors(self, author_keys: Iterable[str]) -> list[dict]:
         authors = []
         for author_key in author_keys:
             try:
                 record = self.client.get_author(author_key)
-            except OpenLibraryError:
+            except OpenLibraryError as exc:
+                log(self.job, "warning", f"Author {author_key} could not be fetched: {exc}")
                 continue
             if not isinstance(record, DeletedRecord):
                 authors.append({"name": record.name, "open_library_key": record.key})
@@ -694,6 +825,14 @@ def build_content(
         "isbns": _canonical_isbns(doc.isbns if doc else []),
         "edition_count": (doc.edition_count or 0) if doc else 0,
     }
+
+
+def _year_of(date: str | None) -> int | None:
+    """The first four-digit number of a date as Open Library gives it ("1954", "October 1, 1988")."""
+    if not date:
+        return None
+    digits = "".join(ch if ch.isdigit() else " " for ch in date).split()
+    return next((int(d) for d in digits if len(d) == 4), None)
 
 
 def _canonical_isbns(raw: Iterable[str]) -> list[str]:

@@ -90,6 +90,9 @@ class FakeOpenLibrary:
             tuple[str, int, dict, str]
         ] = []  # (path prefix, status, headers, body), used once each
         self.requests: list[str] = []
+        # Ids ("OL2W") whose every request answers 503: in its path or anywhere in its query,
+        # as a batched search naming it among others.
+        self.unavailable: set[str] = set()
         self._lock = threading.Lock()
 
     # --- building the catalog ----------------------------------------------------------
@@ -124,6 +127,10 @@ class FakeOpenLibrary:
     def delete(self, key: str) -> None:
         self.deleted.add(key)
 
+    def make_unavailable(self, *idents: str) -> None:
+        """Every request naming one of these ids ("OL2W", a bare id) answers 503 from now on."""
+        self.unavailable.update(idents)
+
     def fail_next(self, path_prefix: str, status: int, headers: dict | None = None, body: str = "") -> None:
         """The next request under `path_prefix` gets this answer instead (once)."""
         self.failures.append((path_prefix, status, headers or {}, body))
@@ -140,6 +147,9 @@ class FakeOpenLibrary:
                 if path.startswith(prefix):
                     del self.failures[index]
                     return status, {"Content-Type": "application/json", **headers}, body
+            named = " ".join([path, *(value for values in query.values() for value in values)])
+            if any(re.search(rf"\b{re.escape(ident)}\b", named) for ident in self.unavailable):
+                return 503, {"Content-Type": "text/html"}, "<html><body>503 Service Unavailable</body></html>"
         if self.latency:
             time.sleep(self.latency)
         params = {name: values[-1] for name, values in query.items()}
