@@ -114,6 +114,10 @@ def traffic(fake_ol, submit, run_on_commit, client_a, client_b, library_a, libra
     responses.append(submit(books[:1], email=CANARY_EMAIL.upper(), name=CANARY_NAME))
     gone = submit(books[:1], email="erase.me@example.org").json()["patron"]["id"]
     responses.append(client_a.delete(f"/tenants/alexandria/patrons/{gone}"))
+    # The website's erasure by email: one that is nobody's (204), and a malformed canary (400).
+    for email in ("nobody." + CANARY_EMAIL.strip(), CANARY_EMAIL.strip() + "@"):
+        responses.append(client_a.post("/tenants/alexandria/patrons/erase", {"email": email}, format="json"))
+    assert [response.status_code for response in responses[-2:]] == [204, 400]
     # Invalid: the canary in a malformed email, and in a name too long.
     for body in (
         submission_body(books, email=CANARY_EMAIL.strip() + "@", name=CANARY_NAME),

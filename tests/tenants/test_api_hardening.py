@@ -8,6 +8,7 @@ import json
 import time
 
 import pytest
+from django.db import IntegrityError, transaction
 from rest_framework.test import APIClient
 
 from catalog.services import upsert_book
@@ -253,6 +254,12 @@ def test_a_slug_with_a_newline_is_refused(platform_client, library_a, slug):
 
     assert_error_shape(response, 400, "invalid")
     assert Tenant.objects.count() == 1
+
+
+@pytest.mark.parametrize("slug", ["newline\n", "ab\n"])
+def test_the_database_refuses_a_slug_with_a_newline_too(slug):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Tenant.objects.create(name="Bypassing validation", slug=slug)
 
 
 def test_keys_and_isbns_with_a_newline_are_stored_without_it(client_a, fake_ol):
