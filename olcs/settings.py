@@ -381,12 +381,35 @@ INGESTION_JOB_MAX_ATTEMPTS = env_int("INGESTION_JOB_MAX_ATTEMPTS", 3)
 INGESTION_JOB_STALE_SECONDS = env_int("INGESTION_JOB_STALE_SECONDS", env_int("Q_TIMEOUT_SECONDS", 600) + 30)
 
 OPEN_LIBRARY_BASE_URL = os.environ.get("OPEN_LIBRARY_BASE_URL", "https://openlibrary.org").rstrip("/")
-# Catalog records come from here: over plain http anyone on the path could write them. Only
-# development and the test runner may use a local http fake.
-if not DEBUG and "pytest" not in sys.modules and not OPEN_LIBRARY_BASE_URL.lower().startswith("https://"):
+
+
+# Catalog records come from here: over plain http anyone on the network path could write them.
+# Plain http is allowed in development, under the test runner, and to this machine itself
+# (a local fake or caching proxy on loopback, which no one on the network can come between).
+def _loopback_http(url: str) -> bool:
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "http" or not parts.hostname:
+        return False
+    if parts.hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(parts.hostname).is_loopback
+    except ValueError:
+        return False
+
+
+if (
+    not DEBUG
+    and "pytest" not in sys.modules
+    and not OPEN_LIBRARY_BASE_URL.lower().startswith("https://")
+    and not _loopback_http(OPEN_LIBRARY_BASE_URL)
+):
     raise ImproperlyConfigured(
         f"OPEN_LIBRARY_BASE_URL must be an https:// URL in production, not {OPEN_LIBRARY_BASE_URL!r:.100} "
-        "(a plain-http Open Library is allowed only with DEBUG=true, for a local fake)."
+        "(plain http is allowed only to this machine's loopback, or with DEBUG=true)."
     )
 OPEN_LIBRARY_CONTACT = os.environ.get("OPEN_LIBRARY_CONTACT", "")
 # One budget for the whole deployment (all workers together), shared through the database or Redis.

@@ -220,7 +220,17 @@ def start_with(tmp_path, **env: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("url", ["http://openlibrary.org", "http://127.0.0.1:8001", "ftp://openlibrary.org"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://openlibrary.org",
+        "http://10.0.0.5:8080",
+        "http://127.0.0.1.example.org",
+        "http://localhost.example.org:8001",
+        "ftp://openlibrary.org",
+        "openlibrary.org",
+    ],
+)
 def test_production_refuses_an_open_library_that_is_not_https(tmp_path, url):
     result = start_with(tmp_path, OPEN_LIBRARY_BASE_URL=url)
 
@@ -230,12 +240,18 @@ def test_production_refuses_an_open_library_that_is_not_https(tmp_path, url):
     )
 
 
-def test_production_accepts_https_and_development_a_local_http_fake(tmp_path):
-    production = start_with(tmp_path, OPEN_LIBRARY_BASE_URL="https://openlibrary.org")
-    assert (production.returncode, production.stdout) == (0, "https://openlibrary.org\n"), production.stderr[
-        -2000:
-    ]
-    development = start_with(tmp_path, OPEN_LIBRARY_BASE_URL="http://127.0.0.1:8001", DEBUG="true")
-    assert (development.returncode, development.stdout) == (0, "http://127.0.0.1:8001\n"), development.stderr[
-        -2000:
-    ]
+@pytest.mark.parametrize(
+    ("url", "debug"),
+    [
+        ("https://openlibrary.org", "false"),
+        # Loopback: a local fake or caching proxy, which nobody on the network can come between.
+        ("http://127.0.0.1:8001", "false"),
+        ("http://localhost:8001", "false"),
+        ("http://[::1]:8001", "false"),
+        ("http://openlibrary.test", "true"),  # development
+    ],
+)
+def test_production_accepts_https_or_loopback_and_development_any_fake(tmp_path, url, debug):
+    started = start_with(tmp_path, OPEN_LIBRARY_BASE_URL=url, DEBUG=debug)
+
+    assert (started.returncode, started.stdout) == (0, url + "\n"), started.stderr[-2000:]

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Iterator
 
 import pytest
 
 from ingestion.openlibrary import MAX_BODY_BYTES
-from tests.reliability.upstream import Fault, status
+from tests.reliability.upstream import Fault, FaultyOpenLibrary, redirect, status
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
@@ -207,3 +208,68 @@ def test_long_upstream_waits_end_a_slice_after_the_work_that_overran_it(
     assert len(callbacks) == 3
     assert len(open_library.hits("/works/")) == 9
     figures(check="slice deadline under upstream waits", tasks=len(callbacks), job_seconds=round(elapsed, 2))
+
+
+@pytest.fixture
+def metadata_service() -> Iterator[FaultyOpenLibrary]:
+    """Another service on loopback, answering Open Library's paths with records of its own."""
+    service = FaultyOpenLibrary()
+    service.fake.add_work("/works/OL2W", "Planted by the metadata service")
+    service.fake.add_work("/works/OL1W", "Planted by the metadata service")
+    yield service
+    service.stop()
+
+
+@pytest.mark.parametrize("where", ["/works/OL2W.json", "/search.json"])
+def test_a_redirect_off_open_library_is_never_followed_and_never_becomes_a_book(
+    where, open_library, metadata_service, client_a, library_a, run_on_commit, figures
+):
+    """A work record (or the batched search) answering 302 to another loopback service: that
+    request fails at once, the service is never asked, its JSON never becomes a book; a failed
+    search falls back to fetching each work, so only a redirected work record is a failed item."""
+    open_library.faults[where] = redirect(metadata_service.url + "{target}")
+
+    job, elapsed = post_job(
+        client_a, library_a, run_on_commit, {"open_library_keys": ["OL1W", "OL2W", "OL3W"]}
+    )
+
+    assert job["status"] == "completed", job
+    failed = 1 if where.startswith("/works/") else 0
+    assert (job["works_found"], job["works_created"], job["works_failed"]) == (3, 3 - failed, failed)
+    assert metadata_service.requests == []
+    assert len(open_library.hits(where)) == 1  # refused at once, not retried
+    titles = {book["title"] for book in client_a.get(f"/tenants/{library_a.slug}/books/").json()["items"]}
+    assert "Planted by the metadata service" not in titles
+    messages = [entry["message"] for entry in job_logs(client_a, library_a, job["id"])]
+    refused = [message for message in messages if "off Open Library; not followed" in message]
+    assert len(refused) == 1, messages
+    assert_readable(refused[0])
+    figures(check="redirect off Open Library", where=where, job_seconds=round(elapsed, 2), message=refused[0])
+
+
+def test_a_search_outage_naming_one_key_fails_only_that_work(
+    open_library, client_a, library_a, run_on_commit, figures
+):
+    """Every request naming OL2W answers 503 over real HTTP (the batched search included): the
+    other works come from the works and editions endpoints, OL2W is the one failed item, and a
+    retry runs only it."""
+    open_library.fake.make_unavailable("OL2W")
+
+    job, elapsed = post_job(
+        client_a, library_a, run_on_commit, {"open_library_keys": ["OL1W", "OL2W", "OL3W"]}
+    )
+
+    assert job["status"] == "completed", job
+    assert (job["works_found"], job["works_created"], job["works_failed"]) == (3, 2, 1)
+    assert len(open_library.hits("/search.json")) == MAX_ATTEMPTS
+    assert len(open_library.hits("/works/OL1W/editions.json")) == 1
+    (error,) = [entry for entry in job_logs(client_a, library_a, job["id"]) if entry["level"] == "error"]
+    assert error["open_library_key"] == "/works/OL2W"
+    open_library.fake.unavailable.clear()
+    retry, _ = run_on_commit(
+        lambda: client_a.post(f"/tenants/{library_a.slug}/ingestion/jobs/{job['id']}/retry")
+    )
+    assert retry.json()["open_library_keys"] == ["/works/OL2W"]
+    retried = client_a.get(retry["Location"]).json()
+    assert (retried["status"], retried["works_created"]) == ("completed", 1), retried
+    figures(check="search outage naming one key", job_seconds=round(elapsed, 2), works_created=2, failed=1)
