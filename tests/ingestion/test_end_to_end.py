@@ -106,3 +106,33 @@ def test_a_job_whose_worker_is_killed_is_finished_exactly_once(tmp_path, fake):
     assert job["works_created"] == 8  # each work created once, none counted twice
     for n in range(1, 9):
         assert fake.count(f"/works/OL{n}00W.json") <= 2
+
+
+def test_a_search_outage_naming_one_work_fails_only_it_on_a_real_worker(tmp_path, fake):
+    """Every request naming The Hobbit answers 503, the batched search included: the worker
+    fetches The Lord of the Rings on its own, fails The Hobbit alone, and a retry runs only it."""
+    fake.make_unavailable("OL262758W")
+
+    with running_stack(tmp_path, fake.base_url, OPEN_LIBRARY_BACKOFF_BASE_SECONDS="0.05") as stack:
+        response = requests.post(
+            f"{stack.web}/tenants/stack/ingestion/",
+            json={"open_library_keys": ["OL27448W", "OL262758W"]},
+            headers=stack.headers(),
+            timeout=10,
+        )
+        assert response.status_code == 202, response.text
+        job = stack.wait_for_job(response.headers["Location"], until=("completed", "failed"))
+        assert job["status"] == "completed", job
+        assert (job["works_created"], job["works_failed"]) == (1, 1)
+
+        fake.unavailable.clear()
+        retry = requests.post(
+            f"{stack.web}/tenants/stack/ingestion/jobs/{job['id']}/retry", headers=stack.headers(), timeout=10
+        )
+        assert retry.status_code == 202, retry.text
+        assert retry.json()["open_library_keys"] == ["/works/OL262758W"]
+        retried = stack.wait_for_job(retry.headers["Location"], until=("completed", "failed"))
+
+    assert (retried["status"], retried["works_created"]) == ("completed", 1), retried
+    assert fake.count("/works/OL27448W/editions.json") == 1  # fetched without search, once
+    assert fake.count("/works/OL27448W.json") == 1
