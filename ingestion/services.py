@@ -254,6 +254,8 @@ def cancel_job(*, job: IngestionJob) -> IngestionJob:
     if not updated:
         raise JobNotCancellable(job.status)
     log(job, "warning", "Job cancelled.")
+    # A job cancelled between two slices has no task left to wake the library's next one.
+    wake_next_job(tenant_id=job.tenant_id)
     return job
 
 
@@ -313,7 +315,10 @@ def stale_after() -> timedelta:
 
 
 def claim_job(job_id: int) -> IngestionJob | None:
-    """Take a job for this worker, or None when it is finished or another worker holds it."""
+    """Take a job for this worker, or None when it is finished, another worker holds it, or
+    its library already runs its share of jobs (the job then waits its turn: the library's
+    running job wakes the next one when it ends, see wake_next_job)."""
+    gave_up = False
     with transaction.atomic():
         job = IngestionJob.objects.select_for_update().filter(pk=job_id).first()
         if job is None or job.is_finished:
@@ -333,13 +338,61 @@ def claim_job(job_id: int) -> IngestionJob | None:
                         "giving up. Retry the job to try again."
                     ),
                 )
-                return None
-        job.cursor.pop("handoff", None)
-        job.status = Status.RUNNING
-        job.started_at = job.started_at or now
-        job.heartbeat_at = now
-        job.save(update_fields=["status", "started_at", "heartbeat_at", "attempts", "cursor"])
+                gave_up = True
+        tenant_id = job.tenant_id
+        if gave_up:
+            job = None
+        elif job.status == Status.PENDING and not _library_has_turn(job, now):
+            return None
+        else:
+            job.cursor.pop("handoff", None)
+            job.status = Status.RUNNING
+            job.started_at = job.started_at or now
+            job.heartbeat_at = now
+            job.save(update_fields=["status", "started_at", "heartbeat_at", "attempts", "cursor"])
+    if gave_up:
+        wake_next_job(tenant_id=tenant_id)
     return job
+
+
+def _library_has_turn(job: IngestionJob, now) -> bool:
+    """Whether a pending job may start: its library runs fewer jobs than
+    INGESTION_MAX_RUNNING_JOBS_PER_LIBRARY right now.
+
+    One library's backlog then holds at most that many workers, so another library's job
+    gets a worker (and its turn at the shared Open Library throttle) as soon as one is free,
+    instead of queueing behind the backlog. Only starting jobs wait: a job already running
+    keeps its turn between slices, and one whose worker died does not hold its library's.
+    The library's row is locked so that two workers cannot both start its last free place.
+    """
+    most = settings.INGESTION_MAX_RUNNING_JOBS_PER_LIBRARY
+    if not most:
+        return True
+    Tenant.objects.select_for_update().filter(pk=job.tenant_id).first()
+    running = (
+        IngestionJob.objects.for_tenant(job.tenant_id)
+        .filter(status=Status.RUNNING, heartbeat_at__gte=now - stale_after())
+        .exclude(pk=job.pk)
+        .count()
+    )
+    return running < most
+
+
+def wake_next_job(*, tenant_id: int) -> None:
+    """Enqueue the library's oldest waiting job, once the surrounding transaction commits.
+
+    Called whenever one of its jobs ends; a job woken while the library still has no free
+    place simply waits again (claim_job), so waking too often is harmless.
+    """
+    waiting = (
+        IngestionJob.objects.for_tenant(tenant_id)
+        .filter(status=Status.PENDING)
+        .order_by("created_at", "id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    if waiting is not None:
+        transaction.on_commit(lambda: enqueue_job(waiting))
 
 
 def run_job(*, job_id: int, client: OpenLibraryClient | None = None) -> str:
@@ -351,14 +404,17 @@ def run_job(*, job_id: int, client: OpenLibraryClient | None = None) -> str:
     try:
         done = runner.run()
     except JobCancelled:
+        wake_next_job(tenant_id=job.tenant_id)
         return "cancelled"
     except OpenLibraryError as exc:
         log(job, "error", f"Open Library: {exc}")
         _finish(job, Status.FAILED, error=f"Open Library error: {exc}")
+        wake_next_job(tenant_id=job.tenant_id)
         return "failed"
     except Exception as exc:
         logger.exception("ingestion job crashed", extra={"job_id": job.pk})
         _finish(job, Status.FAILED, error=f"Internal error ({type(exc).__name__}); see the server logs.")
+        wake_next_job(tenant_id=job.tenant_id)
         return "failed"
     if not done:
         # Slice used up: hand over to a fresh task so no single task nears the timeout.
@@ -367,10 +423,13 @@ def run_job(*, job_id: int, client: OpenLibraryClient | None = None) -> str:
         transaction.on_commit(lambda: enqueue_job(job.pk))
         return "continued"
     processed_ok = job.works_created + job.works_updated + job.works_unchanged
+    # The library's next waiting job (claim_job) takes this one's place.
     if job.works_failed and not processed_ok:
         _finish(job, Status.FAILED, error=f"All {job.works_failed} items failed; see the job's log.")
+        wake_next_job(tenant_id=job.tenant_id)
         return "failed"
     _finish(job, Status.COMPLETED)
+    wake_next_job(tenant_id=job.tenant_id)
     return "completed"
 
 
