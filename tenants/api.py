@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.fields import get_error_detail
+from rest_framework.metadata import SimpleMetadata
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 
@@ -53,6 +54,18 @@ class LibraryRateLimitMixin:
         return response
 
 
+class ScopedMetadata(SimpleMetadata):
+    """OPTIONS describes only the methods the caller's scopes allow: a key that may read
+    submissions is not shown what a submission's body holds."""
+
+    def determine_actions(self, request, view) -> dict:
+        actions = super().determine_actions(request, view)
+        granted = getattr(view, "granted_scopes", frozenset())
+        return {
+            method: fields for method, fields in actions.items() if set(view.scopes_needed(method)) <= granted
+        }
+
+
 class TenantScopedMixin(LibraryRateLimitMixin):
     """Resolves `request.tenant` from the URL's slug and the caller, counts the request against
     the library's API rate limit, then checks the scope.
@@ -66,6 +79,8 @@ class TenantScopedMixin(LibraryRateLimitMixin):
 
     # A method's scope, or a tuple of scopes it needs together.
     required_scopes: dict[str, str | tuple[str, ...]] = {}
+    metadata_class = ScopedMetadata
+    granted_scopes: frozenset[str] = frozenset()
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
@@ -73,6 +88,7 @@ class TenantScopedMixin(LibraryRateLimitMixin):
         request.tenant = tenant
         request._request.tenant = tenant  # for the access log
         self.check_rate_limit(tenant)
+        self.granted_scopes = scopes
         needed = self.scopes_needed(request.method)
         if not set(needed) <= scopes:
             names = " and ".join(f"'{scope}'" for scope in needed)

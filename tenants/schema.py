@@ -8,7 +8,7 @@ from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
-from tenants.api import TenantScopedMixin
+from tenants.api import LibraryRateLimitMixin, TenantScopedMixin
 
 ErrorSerializer = inline_serializer(
     "Error",
@@ -40,11 +40,15 @@ class OlcsAutoSchema(AutoSchema):
     def _is_tenant_scoped(self) -> bool:
         return isinstance(self.view, TenantScopedMixin)
 
+    def _is_rate_limited(self) -> bool:
+        # Every tenant-scoped view, and `/tenants/` for a tenant key.
+        return isinstance(self.view, LibraryRateLimitMixin)
+
     def _get_response_headers_for_code(self, status_code, direction="response"):
         headers = super()._get_response_headers_for_code(status_code, direction)
         # Tenant-scoped answers carry the rate limit headers once the library is known: not on
         # 401, nor on the 404 "Tenant not found", nor when limiting is off.
-        if self._is_tenant_scoped() and str(status_code) != "401":
+        if self._is_rate_limited() and str(status_code) != "401":
             for name, description in RATE_LIMIT_HEADERS.items():
                 headers.setdefault(name, self._header_component(name, description, minimum=0))
         if str(status_code) == "429":
@@ -76,8 +80,8 @@ class OlcsAutoSchema(AutoSchema):
             errors["403"] = ErrorSerializer
             if self._is_tenant_scoped():
                 errors["404"] = ErrorSerializer
-                if self.view.counts_against_rate_limit:
-                    errors["429"] = ErrorSerializer
+            if self._is_rate_limited() and self.view.counts_against_rate_limit:
+                errors["429"] = ErrorSerializer
         if has_body:
             errors["413"] = ErrorSerializer
             errors["415"] = ErrorSerializer

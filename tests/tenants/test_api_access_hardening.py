@@ -54,6 +54,19 @@ def test_options_without_the_scope_is_the_403_of_get(library_a, path, scopes):
     assert "actions" not in response.json()
 
 
+def test_options_describes_only_the_methods_the_key_may_use(library_a):
+    reader = client_with(ApiKeyFactory(tenant=library_a.tenant, scopes=["submissions:read"]).raw)
+    both = client_with(
+        ApiKeyFactory(tenant=library_a.tenant, scopes=["submissions:read", "submissions:write"]).raw
+    )
+
+    as_reader = reader.options("/tenants/alexandria/submissions/")
+    as_both = both.options("/tenants/alexandria/submissions/")
+
+    assert as_reader.status_code == 200 and "POST" not in as_reader.json().get("actions", {})
+    assert "email" in as_both.json()["actions"]["POST"]
+
+
 def test_options_with_the_scope_still_describes_the_endpoint(client_a):
     response = client_a.options("/tenants/alexandria/books/")
 
