@@ -13,7 +13,7 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
-from django.test import RequestFactory, TestCase
+from django.test import Client, RequestFactory, TestCase
 from django.urls import reverse
 
 from catalog.models import Book
@@ -55,7 +55,6 @@ def battery(model: type[models.Model]) -> list[dict[str, str]]:
             {f"{name}__startswith": "a"},
             {f"{name}__regex": REDOS},
             {f"{name}__iregex": "a"},
-            {f"{name}__isnull": "1"},
         ]
         if field.is_relation:
             asked.append({f"{field.name}__pk__gte": "0"})
@@ -88,9 +87,16 @@ class DeclaredFiltersOnlyTest(TestCase):
             IngestionJob.objects.create(tenant=tenant, kind="query", query="dune", status="failed")
             IngestionJob.objects.create(tenant=tenant, kind="query", query="emma", status="completed")
 
+    def setUp(self) -> None:
+        # One session per user: logging in for each of the thousands of requests below
+        # would be most of the test's time.
+        self.clients = {}
+        for user in (self.librarian, self.superuser):
+            self.clients[user.pk] = Client()
+            self.clients[user.pk].force_login(user)
+
     def get(self, user, url: str, params: dict[str, str]):
-        self.client.force_login(user)
-        return self.client.get(url, params)
+        return self.clients[user.pk].get(url, params)
 
     def declared_parameters(self, url: str) -> set[str]:
         """What the list's own filters read (`status__exact`, `cluster__isnull`, ...)."""
@@ -104,13 +110,13 @@ class DeclaredFiltersOnlyTest(TestCase):
             declared = self.declared_parameters(url)
             self.assertNotIn("email_hash__gte", declared)
             for user in (self.librarian, self.superuser):
+                if self.get(user, url, {}).status_code == 403:
+                    continue  # the list is not theirs at all: nothing to filter
                 for params in battery(model):
                     if declared.intersection(params):
                         continue
                     response = self.get(user, url, params)
-                    # 403: this user may not open the list at all; 400: the lookup was refused.
-                    allowed = {400} if user.is_superuser else {400, 403}
-                    if response.status_code not in allowed:
+                    if response.status_code != 400:
                         leaks.append(f"{user.username} {url} {params}: {response.status_code}")
         self.maxDiff = None
         self.assertEqual(leaks, [])
@@ -120,6 +126,8 @@ class DeclaredFiltersOnlyTest(TestCase):
         self.assertEqual(response.status_code, 400)
         self.assertContains(response, "This list has no filter called “email_hash__gte”", status_code=400)
         self.assertNotContains(response, "reader@", status_code=400)
+        through = self.get(self.librarian, changelist_url(Book), {"tenant__slug": "bodleian"})
+        self.assertContains(through, "This list has no filter called “tenant__slug”", status_code=400)
 
     def test_reading_a_hash_character_by_character_gets_nothing(self) -> None:
         patron = Patron.objects.for_tenant(self.a).get()
