@@ -16,12 +16,14 @@ import logging
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.exceptions import DisallowedModelAdminLookup
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.admin.widgets import url_params_from_lookup_dict
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -139,6 +141,18 @@ class DeclaredFiltersOnly:
         if not super().lookup_allowed(lookup, value, request):
             raise UndeclaredLookup(lookup)
         return True
+
+    def response_action(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        # Django filters the selection by the ids as sent: "²" or a forty-digit number is a
+        # 500 there. An id that no row can have selects nothing.
+        primary_key = self.opts.pk
+        try:
+            for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
+                primary_key.run_validators(primary_key.to_python(value))
+        except ValidationError:
+            self.message_user(request, "None of the selected items exist any more.", messages.WARNING)
+            return None
+        return super().response_action(request, queryset)
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
         try:

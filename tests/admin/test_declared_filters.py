@@ -155,6 +155,9 @@ class DeclaredFiltersOnlyTest(TestCase):
         other = self.get(self.librarian, books, {"tenant__id__exact": self.b.pk})
         self.assertEqual(other.status_code, 200)
         self.assertEqual(list(other.context["cl"].result_list), [])
+        keys = self.get(self.librarian, reverse("admin:tenants_apikey_changelist"), {"status": "active"})
+        self.assertEqual(keys.status_code, 200)
+        self.assertEqual({key.tenant_id for key in keys.context["cl"].result_list}, {self.a.pk})
         searched = self.get(self.librarian, books, {"q": "dune"})
         self.assertEqual([book.title for book in searched.context["cl"].result_list], ["Dune"])
 
