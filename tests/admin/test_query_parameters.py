@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.test import RequestFactory, TestCase
 from django.urls import reverse
@@ -114,6 +115,16 @@ class HostileQueryParametersTest(TestCase):
                 if response.status_code not in (302, 403, 404):
                     failures.append(f"{name} {value!r}: {response.status_code}")
         self.assertEqual(failures, [])
+
+    def test_the_view_on_site_shortcut_tells_nothing(self) -> None:
+        # /admin/r/<content type>/<id>/ redirects to an object's public page; none has one, so
+        # another library's object and a missing one are the same 404.
+        job = IngestionJob.objects.for_tenant(self.b).get()
+        for model in admin.site._registry:
+            content_type = ContentType.objects.get_for_model(model)
+            for value in (str(job.pk), *HOSTILE_VALUES):
+                response = self.client.get(f"/admin/r/{content_type.pk}/{value}/")
+                self.assertEqual(response.status_code, 404, (model, value[:10]))
 
     def test_another_librarys_job_buttons_do_nothing(self) -> None:
         job = IngestionJob.objects.for_tenant(self.b).get()
