@@ -102,6 +102,23 @@ def test_a_megabyte_of_nesting_is_refused_fast(client_a, body):
     assert seconds < 0.5
 
 
+def test_a_megabyte_of_containers_within_the_depth_is_refused_fast(client_a):
+    # 16,000 arrays nested 31 deep: valid JSON that took the decoder 0.5-1 s to build.
+    body = b"[" + b",".join([b"[" * 30 + b"]" * 30] * (MAX_BODY // 62 - 1)) + b"]"
+    response, seconds = post_raw(client_a, INGESTION, body)
+
+    assert_error_shape(response, 400, "too_many_containers")
+    assert seconds < 0.5
+
+
+def test_ten_thousand_containers_are_still_parsed(client_a):
+    body = json.dumps({"query": "dune", "padding": [[[]]] * 3000}).encode()
+    response, _ = post_raw(client_a, INGESTION, body)
+
+    # Parsed: the serializer ignores the unknown field, and the job is created.
+    assert response.status_code == 202, response.content
+
+
 # --- Cursors ------------------------------------------------------------------------------------
 
 
@@ -160,7 +177,7 @@ def assert_small_fast_400(response, seconds: float, field: str) -> dict:
     [
         (INGESTION, b'{"open_library_keys": [', b"1", b"]}", "open_library_keys"),
         (INGESTION, b'{"isbns": [', b'"123"', b"]}", "isbns"),
-        (INGESTION + "batch/", b'{"requests": [', b"{}", b"]}", "requests"),
+        (INGESTION + "batch/", b'{"requests": [', b'"x"', b"]}", "requests"),
         (
             "/tenants/alexandria/submissions/",
             b'{"email": "a@b.example", "name": "A", "books": [',
