@@ -62,7 +62,7 @@ PICKERS = {
     "/admin/ingestion/ingestionjob/add/": "#id_tenant",
     "/admin/ingestion/trackedquery/add/": "#id_tenant",
     "/admin/tenants/apikey/add/": "#id_tenant",
-    "/admin/tenants/membership/add/": "#id_tenant",
+    # Adding members is the platform's (ADR 0024): a library admin has no such page.
 }
 
 
