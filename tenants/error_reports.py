@@ -35,7 +35,6 @@ SAFE_META = frozenset(
         "HTTP_USER_AGENT",
         "HTTP_X_REQUEST_ID",
         "PATH_INFO",
-        "QUERY_STRING",
         "REMOTE_ADDR",
         "REQUEST_METHOD",
         "SCRIPT_NAME",

@@ -177,7 +177,7 @@ def test_a_forced_500_in_development_shows_no_secret_and_no_patron_data(library_
     body = submission_body([{"isbn": RINGS_ISBN}], email=EMAIL_CANARY, name=NAME_CANARY)
     with override_settings(DEBUG=True, **DEPLOYED_SETTINGS):
         response = client.post(
-            f"/tenants/{library_a.slug}/submissions/",
+            f"/tenants/{library_a.slug}/submissions/?note={EMAIL_CANARY}",
             body,
             format="json",
             HTTP_X_BACKUP=BEARER_CANARY,
