@@ -118,7 +118,7 @@ def test_a_resync_resolves_within_the_slice_and_resumes_where_it_stopped(
     assert TrackedQuery.objects.for_tenant(library_a.tenant).filter(last_run_at__isnull=True).count() == 0
 
 
-def test_a_tracked_query_that_fails_midway_is_skipped_and_the_resync_goes_on(
+def test_a_tracked_query_that_fails_is_skipped_and_the_resync_goes_on(
     client_a, library_a, run_on_commit, catalog, settings
 ):
     settings.INGESTION_SLICE_SECONDS = 0  # every slice ends after one page
