@@ -47,11 +47,12 @@ class StartIngestionForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["limit"].help_text = (
-            "Most works to ingest. Against the library's ingestion budget a job counts as one job "
-            f"per {settings.INGESTION_BUDGET_WORKS_PER_JOB} works it asks for (this limit for a "
-            "search, else the keys or ISBNs listed)."
-        )
+        if settings.INGESTION_BUDGET_WORKS_PER_JOB:
+            self.fields["limit"].help_text = (
+                "Most works to ingest. Against the library's ingestion budget a job counts as one job "
+                f"per {settings.INGESTION_BUDGET_WORKS_PER_JOB} works it asks for (this limit for a "
+                "search, else the keys or ISBNs listed)."
+            )
 
     def clean(self) -> dict:
         cleaned = super().clean()

@@ -90,13 +90,14 @@ def parse_query(query: str) -> tuple[str, str]:
 def job_cost(*, tenant: Tenant, request: Mapping) -> int:
     """How many ingestion jobs one job request counts as against the library's budget.
 
-    One per INGESTION_BUDGET_WORKS_PER_JOB works it asks for (a query's limit, the keys and
-    ISBNs given), at least one, and never more than the library's whole limit, so any single
-    job fits once the window is clear. A re-sync counts as one: its cost follows upstream
-    changes, which nobody knows in advance, and its interval has a floor.
+    One, as the contract counts jobs. An operator who sets INGESTION_BUDGET_WORKS_PER_JOB makes
+    it one per that many works the job asks for (a query's limit, the keys and ISBNs given), at
+    least one and never more than the library's whole limit, so any single job fits once the
+    window is clear. A re-sync counts as one: its cost follows upstream changes, which nobody
+    knows in advance, and its interval has a floor.
     """
     kind = request["kind"]
-    if kind == Kind.RESYNC:
+    if kind == Kind.RESYNC or not settings.INGESTION_BUDGET_WORKS_PER_JOB:
         return 1
     if kind == Kind.QUERY:
         works = request.get("limit") or settings.INGESTION_DEFAULT_LIMIT

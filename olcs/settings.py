@@ -360,13 +360,16 @@ RE_SYNC_INTERVAL_HOURS = env_int("RE_SYNC_INTERVAL_HOURS", 24)
 RE_SYNC_MIN_INTERVAL_HOURS = env_int("RE_SYNC_MIN_INTERVAL_HOURS", 6)
 # Tracked queries per library: every re-sync runs each of them again.
 MAX_TRACKED_QUERIES_PER_LIBRARY = env_int("MAX_TRACKED_QUERIES_PER_LIBRARY", 50)
-# A job counts against the ingestion budget as one job per this many works it asks for
-# (rounded up; docs/decisions/0025-ingestion-budget-and-fair-share.md).
-INGESTION_BUDGET_WORKS_PER_JOB = env_int("INGESTION_BUDGET_WORKS_PER_JOB", 100)
+# 0 (the contract's rule): every job counts as one against the ingestion budget. N: a job counts
+# as one per N works it asks for, rounded up (docs/decisions/0025-ingestion-budget-and-fair-share.md).
+INGESTION_BUDGET_WORKS_PER_JOB = env_int("INGESTION_BUDGET_WORKS_PER_JOB", 0)
 # Jobs of one library that run at once; the others wait their turn, so that every library with
 # work gets a worker and its share of OPEN_LIBRARY_MAX_RPS. 0: no limit.
 INGESTION_MAX_RUNNING_JOBS_PER_LIBRARY = env_int("INGESTION_MAX_RUNNING_JOBS_PER_LIBRARY", 1)
-for _name in ("RE_SYNC_INTERVAL_HOURS", "RE_SYNC_MIN_INTERVAL_HOURS", "INGESTION_BUDGET_WORKS_PER_JOB"):
+for _name in ("INGESTION_BUDGET_WORKS_PER_JOB", "INGESTION_MAX_RUNNING_JOBS_PER_LIBRARY"):
+    if globals()[_name] < 0:
+        raise ImproperlyConfigured(f"{_name} must be 0 or more, got {globals()[_name]}")
+for _name in ("RE_SYNC_INTERVAL_HOURS", "RE_SYNC_MIN_INTERVAL_HOURS"):
     if globals()[_name] < 1:
         raise ImproperlyConfigured(f"{_name} must be at least 1, got {globals()[_name]}")
 INGESTION_DEFAULT_LIMIT = 50

@@ -106,7 +106,29 @@ def test_api_jobs_use_the_budget_and_the_next_one_is_429(budget, client_a, clien
     )
 
 
-def test_a_job_counts_one_per_hundred_works_it_asks_for(budget, client_a, library_a):
+@pytest.fixture
+def by_size(settings):
+    """The operator's opt-in: a job counts as one per 100 works it asks for."""
+    settings.INGESTION_BUDGET_WORKS_PER_JOB = 100
+
+
+def test_by_default_every_job_counts_as_one_whatever_its_size(
+    budget, client, client_a, library_a, librarian_a
+):
+    big = client_a.post(
+        f"/tenants/{library_a.slug}/ingestion/", {"query": "dune", "limit": 1000}, format="json"
+    )
+    keys = [f"OL{n}W" for n in range(1, 1001)]
+    many = client_a.post(f"/tenants/{library_a.slug}/ingestion/", {"open_library_keys": keys}, format="json")
+    client.force_login(librarian_a)
+    admin = client.post(ADD_URL, start_form(library_a.tenant, "\n".join(keys[:300]), kind="keys"))
+
+    assert (big.status_code, many.status_code, admin.status_code) == (202, 202, 302)
+    assert ingestion_used(client_a, library_a.slug) == 3
+    assert jobs_of(library_a) == 3
+
+
+def test_a_job_counts_one_per_hundred_works_it_asks_for(budget, by_size, client_a, library_a):
     keys = [f"OL{n}W" for n in range(1, 251)]  # 250 works: 3 jobs' worth, the whole hour
 
     big = client_a.post(f"/tenants/{library_a.slug}/ingestion/", {"open_library_keys": keys}, format="json")
@@ -120,7 +142,7 @@ def test_a_job_counts_one_per_hundred_works_it_asks_for(budget, client_a, librar
     assert jobs_of(library_a) == 1
 
 
-def test_a_job_larger_than_the_whole_budget_counts_as_the_whole_budget(budget, client_a, library_a):
+def test_a_job_larger_than_the_whole_budget_counts_as_the_whole_budget(budget, by_size, client_a, library_a):
     answer = client_a.post(
         f"/tenants/{library_a.slug}/ingestion/", {"query": "dune", "limit": 1000}, format="json"
     )
@@ -129,7 +151,7 @@ def test_a_job_larger_than_the_whole_budget_counts_as_the_whole_budget(budget, c
     assert ingestion_used(client_a, library_a.slug) == 3
 
 
-def test_a_batch_that_does_not_fit_creates_nothing(budget, client_a, library_a):
+def test_a_batch_that_does_not_fit_creates_nothing(budget, by_size, client_a, library_a):
     client_a.post(f"/tenants/{library_a.slug}/ingestion/", {"query": "first"}, format="json")
     batch = {"requests": [{"query": "a"}, {"query": "b", "limit": 150}]}  # 1 + 2 > 2 left
 
@@ -199,7 +221,9 @@ def test_admin_jobs_use_the_budget_and_the_next_is_refused_in_words(
     assert ingestion_used(client_b, library_b.slug) == 0
 
 
-def test_an_admin_job_of_many_works_counts_as_several(budget, client, client_a, library_a, librarian_a):
+def test_an_admin_job_of_many_works_counts_as_several(
+    budget, by_size, client, client_a, library_a, librarian_a
+):
     client.force_login(librarian_a)
     client.post(ADD_URL, start_form(library_a.tenant, "subject:first"))
     keys = "\n".join(f"OL{n}W" for n in range(1, 301))  # 300 works: 3 jobs' worth
