@@ -23,6 +23,7 @@ from tenants.models import ApiKey
 from tests.catalog.conftest import content
 from tests.conftest import Library, bearer
 from tests.factories import ApiKeyFactory
+from tests.ingestion.conftest import fast_retries, make_client  # noqa: F401 (fixtures of the upstream checks)
 from tests.patrons.conftest import isbn13
 
 
