@@ -215,12 +215,13 @@ class BookAdmin(TenantScopedAdmin):
 
 
 def book_requests(book: Book, limit: int = 50) -> list:
-    """The submissions that ask for `book`, newest first, with the patron's masked email only."""
-    from patrons.models import SubmissionItem
+    """The submissions that ask for `book`, newest first, with the patron's masked email only.
 
+    Read through the reverse relation that patrons' SubmissionItem declares, so the catalog
+    imports nothing of the app above it.
+    """
     return list(
-        SubmissionItem.objects.for_tenant(book.tenant_id)
-        .filter(book=book)
+        book.submission_items.filter(tenant_id=book.tenant_id)
         .select_related("submission__patron")
         .only(
             "id",
