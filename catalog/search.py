@@ -37,8 +37,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
+from catalog.identifiers import InvalidIsbn, normalize_isbn
 from catalog.models import BookIsbn, CatalogStats
-from patrons.isbn import InvalidIsbn, normalize_isbn
 from tenants.models import Tenant
 
 # FTS5 column weights, in column order: title, subtitle, authors, subjects, isbns.

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from catalog.identifiers import isbn13_to_10
 from catalog.models import (
     CONTENT_FIELDS,
     LIST_FIELDS,
@@ -23,7 +24,6 @@ from catalog.models import (
     title_sort_key,
     year_sort_key,
 )
-from patrons.isbn import isbn13_to_10
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)

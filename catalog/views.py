@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 
 from django.db.models import Exists, OuterRef, QuerySet
@@ -16,6 +15,7 @@ from rest_framework.views import APIView
 
 from catalog import search
 from catalog.filters import BookFilterBackend
+from catalog.identifiers import InvalidKey, normalize_author_key
 from catalog.models import Author, Book, BookAuthor, BookFacet, BookVersion, CatalogStats, fold
 from catalog.pagination import DEFAULT_ORDERING, MAX_OFFSET, ORDERINGS, BookPage, EnvelopeResults
 from catalog.serializers import (
@@ -26,12 +26,12 @@ from catalog.serializers import (
     VersionSummarySerializer,
 )
 from catalog.services import diff_snapshots
-from tenants.api import EnvelopePagination, TenantScopedMixin, is_object_id, parse_int_param
+from olcs.api import EnvelopePagination, is_object_id, parse_int_param
+from tenants.api import TenantScopedMixin
 from tenants.models import Scope
 
 BOOK_NOT_FOUND = "Book not found"
 VERSION_NOT_FOUND = "Version not found"
-AUTHOR_KEY = re.compile(r"^(?:/authors/)?(OL[1-9][0-9]*A)$")
 YEAR_MIN, YEAR_MAX = -5000, 3000
 SUMMARY_FIELDS = [
     "id",
@@ -75,11 +75,14 @@ class BookSelection:
         self.columns: list[tuple[str, str, object]] = []  # (book column, lookup, value)
         self.links: list[tuple[QuerySet, bool]] = []  # (matching link rows, a book may repeat)
         if author := text_param(request, "author"):
-            match = AUTHOR_KEY.match(author)
+            try:
+                key = normalize_author_key(author)
+            except InvalidKey:
+                key = None
             # A key matches exactly; a name matches any part of the name, ignoring case and accents.
-            if match:
+            if key:
                 rows = BookAuthor.objects.for_tenant(self.tenant).filter(
-                    author__tenant=self.tenant, author__open_library_key=f"/authors/{match.group(1)}"
+                    author__tenant=self.tenant, author__open_library_key=key
                 )
                 self.links.append((rows, False))
             else:

@@ -13,12 +13,12 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from catalog.identifiers import is_valid_isbn
 from ingestion import services
 from ingestion.models import IngestionJob, IngestionLog, TrackedQuery
 from ingestion.serializers import IngestionRequestSerializer
-from patrons.isbn import is_valid_isbn
+from olcs.http import flatten_errors
 from tenants.admin import TenantScopedAdmin
-from tenants.http import flatten_errors
 from tenants.ratelimit import IngestionBudgetExceeded
 
 Status = IngestionJob.Status

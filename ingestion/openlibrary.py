@@ -17,13 +17,12 @@ import json
 import logging
 import math
 import random
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -31,12 +30,19 @@ import urllib3.exceptions
 from django.conf import settings
 
 import olcs
+from catalog.identifiers import (
+    InvalidKey,
+    Kind,
+    isbn13_to_10,
+    normalize_author_key,
+    normalize_edition_key,
+    normalize_isbn,
+    normalize_key,
+    normalize_work_key,
+)
 from ingestion.throttle import Throttle, default_throttle
-from patrons.isbn import isbn13_to_10, normalize_isbn
 
 logger = logging.getLogger(__name__)
-
-Kind = Literal["work", "edition", "author"]
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 # An answer must arrive whole within this many read timeouts: the read timeout bounds each
@@ -52,7 +58,6 @@ SEARCH_FIELDS = (
     "last_modified_i"
 )
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-COVER_URL = "https://covers.openlibrary.org/b/id/{cover_id}-{size}.jpg"
 
 
 class OpenLibraryError(Exception):
@@ -72,74 +77,6 @@ class OpenLibraryNotFound(OpenLibraryError):
 
     def __init__(self, message: str, *, url: str | None = None, status: int | None = 404) -> None:
         super().__init__(message, url=url, status=status, retryable=False)
-
-
-class InvalidKey(ValueError):
-    """Not an Open Library work, edition or author key (or not of the kind asked for)."""
-
-
-# --- Keys ---------------------------------------------------------------------------------
-
-_SEGMENTS: dict[str, tuple[Kind, str]] = {
-    "W": ("work", "works"),
-    "M": ("edition", "books"),
-    "A": ("author", "authors"),
-}
-_KEY = re.compile(
-    r"(?:(?:https?://)?(?:www\.)?openlibrary\.org)?/?"
-    r"(?:(?P<segment>works|books|authors)/)?"
-    r"(?P<olid>OL[1-9][0-9]*(?P<suffix>[WMA]))"
-    r"(?:\.json|/[^/?#]*)?/?(?:[?#].*)?"
-)
-
-
-_A: dict[Kind, str] = {"work": "a work", "edition": "an edition", "author": "an author"}
-
-
-def parse_open_library_key(value: str) -> tuple[Kind, str]:
-    """("work" | "edition" | "author", normalised key) for a key, bare id or openlibrary.org URL.
-
-    Accepts `OL18295W`, `/works/OL18295W`, `works/OL18295W`, `/works/OL18295W.json` and
-    `https://openlibrary.org/works/OL18295W/Title`; raises InvalidKey for anything else,
-    including a path that disagrees with the id (`/books/OL1W`).
-    """
-    match = _KEY.fullmatch(value.strip()) if isinstance(value, str) else None
-    if match is None:
-        raise InvalidKey(f"not an Open Library work, edition or author key: {value!r:.80}")
-    kind, segment = _SEGMENTS[match["suffix"]]
-    if match["segment"] not in (None, segment):
-        raise InvalidKey(f"{match['olid']} is a {kind} id, so its key is /{segment}/{match['olid']}")
-    return kind, f"/{segment}/{match['olid']}"
-
-
-def normalize_key(value: str, kind: Kind) -> str:
-    """The normalised key of `value`, which must be of `kind`; InvalidKey otherwise."""
-    found, key = parse_open_library_key(value)
-    if found != kind:
-        raise InvalidKey(f"{key} is {_A[found]} key, not {_A[kind]} key")
-    return key
-
-
-def normalize_work_key(value: str) -> str:
-    """`/works/OL…W` for any accepted form of a work key."""
-    return normalize_key(value, "work")
-
-
-def normalize_edition_key(value: str) -> str:
-    """`/books/OL…M` for any accepted form of an edition key."""
-    return normalize_key(value, "edition")
-
-
-def normalize_author_key(value: str) -> str:
-    """`/authors/OL…A` for any accepted form of an author key."""
-    return normalize_key(value, "author")
-
-
-def cover_url(cover_id: int, size: str = "M") -> str:
-    """The covers.openlibrary.org URL of a cover id; size S, M or L. Never fetched by OLCS."""
-    if size not in ("S", "M", "L"):
-        raise ValueError(f"cover size is S, M or L, not {size!r}")
-    return COVER_URL.format(cover_id=cover_id, size=size)
 
 
 # --- Records ------------------------------------------------------------------------------

@@ -3,12 +3,11 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework import serializers
 
+from catalog.identifiers import InvalidIsbn, InvalidKey, normalize_isbn, parse_open_library_key
 from ingestion.models import IngestionJob, IngestionLog
-from ingestion.openlibrary import InvalidKey, parse_open_library_key
 from ingestion.services import QUERY_FIELDS
-from patrons.isbn import InvalidIsbn, normalize_isbn
-from tenants.api import BoundedListField, OpaqueIdField, StrictCharField, StrictIntegerField
-from tenants.http import MAX_LISTED_ERRORS
+from olcs.api import BoundedListField, OpaqueIdField, StrictCharField, StrictIntegerField
+from olcs.http import MAX_LISTED_ERRORS
 
 REQUEST_FIELDS = ("query", "open_library_keys", "isbns")
 

@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from catalog.identifiers import InvalidIsbn, normalize_isbn, parse_open_library_key
 from catalog.models import Book
 from catalog.services import UpsertOutcome, upsert_book
 from ingestion.models import IngestionJob, IngestionLog, TrackedQuery, WorkerHeartbeat
@@ -32,10 +33,8 @@ from ingestion.openlibrary import (
     OpenLibraryNotFound,
     SearchDoc,
     WorkRecord,
-    parse_open_library_key,
 )
-from patrons.isbn import InvalidIsbn, normalize_isbn
-from tenants.http import Conflict
+from olcs.http import Conflict
 from tenants.models import RateLimitBucket, Tenant
 from tenants.ratelimit import IngestionBudgetExceeded, limit_for, take_ingestion_slots
 

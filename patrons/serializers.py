@@ -8,12 +8,11 @@ from collections.abc import Mapping
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ingestion.openlibrary import InvalidKey, parse_open_library_key
-from patrons.isbn import InvalidIsbn, normalize_isbn
+from catalog.identifiers import InvalidIsbn, InvalidKey, normalize_isbn, parse_open_library_key
+from olcs.api import BoundedListField, OpaqueIdField
 from patrons.models import Submission, SubmissionItem
 from patrons.pii import PatronEmailField, PatronNameField
 from patrons.services import MAX_BOOKS, BookRequest
-from tenants.api import BoundedListField, OpaqueIdField
 
 BOOK_FIELDS = ("isbn", "open_library_key")
 ISBN_MAX_LENGTH = 32  # 13 digits with a hyphen or space between each, and then some

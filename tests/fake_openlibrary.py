@@ -17,7 +17,7 @@ from socketserver import ThreadingMixIn
 from urllib.parse import parse_qs, urlencode, urlsplit
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from patrons.isbn import isbn10_to_13, isbn13_to_10
+from catalog.identifiers import isbn10_to_13, isbn13_to_10
 
 HTML_404 = "<!DOCTYPE html><html><head><title>Page not found</title></head><body>404</body></html>"
 

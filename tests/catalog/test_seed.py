@@ -23,6 +23,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from catalog import seed_generator
+from catalog.identifiers import is_valid_isbn, isbn13_to_10
 from catalog.models import (
     CONTENT_FIELDS,
     Author,
@@ -39,7 +40,6 @@ from catalog.models import (
 from catalog.search import search_book_ids
 from catalog.seed import AUTHORS_PER_TENANT, _Checkpointer, canonical_json, seed_catalog, seed_tenants
 from catalog.services import changed_fields, facet_rows, upsert_book
-from patrons.isbn import is_valid_isbn, isbn13_to_10
 from tenants.models import Tenant
 from tests.catalog.conftest import content
 

@@ -10,26 +10,20 @@ import pytest
 import responses
 
 import olcs
+from catalog.identifiers import InvalidIsbn, InvalidKey, normalize_isbn
 from ingestion.openlibrary import (
     SEARCH_FIELDS,
     AuthorRecord,
     BooksApiRecord,
     DeletedRecord,
     EditionRecord,
-    InvalidKey,
     OpenLibraryError,
     OpenLibraryNotFound,
     SearchDoc,
     SearchPage,
     WorkRecord,
-    cover_url,
-    normalize_author_key,
-    normalize_edition_key,
-    normalize_work_key,
-    parse_open_library_key,
     text_value,
 )
-from patrons.isbn import InvalidIsbn, normalize_isbn
 from tests.ingestion.conftest import DATA
 
 OL = "https://openlibrary.org"
@@ -54,82 +48,6 @@ def query_of(call) -> dict[str, list[str]]:
     return parse_qs(urlsplit(call.request.url).query)
 
 
-# --- Keys ---------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "value",
-    [
-        "OL18295W",
-        "/works/OL18295W",
-        "works/OL18295W",
-        " /works/OL18295W ",
-        "/works/OL18295W.json",
-        "https://openlibrary.org/works/OL18295W/The_Title",
-        "https://openlibrary.org/works/OL18295W",
-        "http://www.openlibrary.org/works/OL18295W/",
-        "openlibrary.org/works/OL18295W/Title?edition=key%3A/books/OL1M",
-    ],
-)
-def test_work_keys_in_every_form_normalise_to_works_path(value):
-    assert normalize_work_key(value) == "/works/OL18295W"
-    assert parse_open_library_key(value) == ("work", "/works/OL18295W")
-
-
-@pytest.mark.parametrize(
-    ("value", "kind", "key"),
-    [
-        ("OL7353617M", "edition", "/books/OL7353617M"),
-        ("/books/OL7353617M", "edition", "/books/OL7353617M"),
-        (
-            "http://openlibrary.org/books/OL32784120M/Harry_Potter_and_the_Chamber_of_Secrets",
-            "edition",
-            "/books/OL32784120M",
-        ),
-        ("OL26320A", "author", "/authors/OL26320A"),
-        ("https://openlibrary.org/authors/OL23919A/J._K._Rowling", "author", "/authors/OL23919A"),
-    ],
-)
-def test_edition_and_author_keys(value, kind, key):
-    assert parse_open_library_key(value) == (kind, key)
-    normalize = normalize_edition_key if kind == "edition" else normalize_author_key
-    assert normalize(value) == key
-
-
-@pytest.mark.parametrize(
-    "value",
-    [
-        "",
-        "OL0W",  # ids start at 1
-        "OL012W",
-        "ol18295w",
-        "OL18295X",
-        "OL18295",
-        "18295",
-        "/books/OL18295W",  # the path disagrees with the id
-        "/authors/OL1M",
-        "/works/OL18295W/Title/extra",
-        "https://example.org/works/OL18295W",
-        "/people/OL1A",
-        "OL1W OR OL2W",
-        "OL\u0661W",  # an Arabic-Indic digit one
-        None,
-        18295,
-    ],
-)
-def test_anything_else_is_an_invalid_key(value):
-    with pytest.raises(InvalidKey):
-        parse_open_library_key(value)
-
-
-def test_a_key_of_another_kind_is_rejected_by_kind():
-    with pytest.raises(InvalidKey, match="/books/OL1M is an edition key, not a work key"):
-        normalize_work_key("OL1M")
-    with pytest.raises(InvalidKey, match="not an author key"):
-        normalize_author_key("/works/OL1W")
-    assert issubclass(InvalidKey, ValueError)
-
-
 def test_text_value_takes_strings_and_text_objects():
     assert text_value("  plain  ") == "plain"
     assert text_value({"type": "/type/text", "value": " typed\n"}) == "typed"
@@ -138,13 +56,6 @@ def test_text_value_takes_strings_and_text_objects():
     assert text_value(42) is None
     assert text_value({"type": "/type/text"}) is None
     assert text_value(["a list"]) is None
-
-
-def test_cover_url_is_built_not_fetched():
-    assert cover_url(8739161) == "https://covers.openlibrary.org/b/id/8739161-M.jpg"
-    assert cover_url(8739161, "L").endswith("8739161-L.jpg")
-    with pytest.raises(ValueError):
-        cover_url(1, "XL")
 
 
 # --- Every recorded answer parses --------------------------------------------------------------

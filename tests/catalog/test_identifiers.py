@@ -1,10 +1,22 @@
-"""ISBN validation and ISBN-10 <-> ISBN-13 conversion (patrons/isbn.py)."""
+"""The catalog's identifiers (catalog/identifiers.py): ISBN validation and ISBN-10 <-> ISBN-13
+conversion, Open Library keys in every accepted form."""
 
 from __future__ import annotations
 
 import pytest
 
-from patrons.isbn import InvalidIsbn, is_valid_isbn, isbn10_to_13, isbn13_to_10, normalize_isbn
+from catalog.identifiers import (
+    InvalidIsbn,
+    InvalidKey,
+    is_valid_isbn,
+    isbn10_to_13,
+    isbn13_to_10,
+    normalize_author_key,
+    normalize_edition_key,
+    normalize_isbn,
+    normalize_work_key,
+    parse_open_library_key,
+)
 
 # Real ISBNs: Fantastic Mr. Fox, The Great Gatsby, one with an X check digit, and a 979 ISBN.
 MR_FOX_10, MR_FOX_13 = "0140328726", "9780140328721"
@@ -123,3 +135,79 @@ def test_every_isbn10_round_trips_through_isbn13():
         isbn13 = isbn10_to_13(isbn10)
         assert normalize_isbn(isbn13) == isbn13
         assert isbn13_to_10(isbn13) == isbn10
+
+
+# --- Open Library keys --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "OL18295W",
+        "/works/OL18295W",
+        "works/OL18295W",
+        " /works/OL18295W ",
+        "/works/OL18295W.json",
+        "https://openlibrary.org/works/OL18295W/The_Title",
+        "https://openlibrary.org/works/OL18295W",
+        "http://www.openlibrary.org/works/OL18295W/",
+        "openlibrary.org/works/OL18295W/Title?edition=key%3A/books/OL1M",
+    ],
+)
+def test_work_keys_in_every_form_normalise_to_works_path(value):
+    assert normalize_work_key(value) == "/works/OL18295W"
+    assert parse_open_library_key(value) == ("work", "/works/OL18295W")
+
+
+@pytest.mark.parametrize(
+    ("value", "kind", "key"),
+    [
+        ("OL7353617M", "edition", "/books/OL7353617M"),
+        ("/books/OL7353617M", "edition", "/books/OL7353617M"),
+        (
+            "http://openlibrary.org/books/OL32784120M/Harry_Potter_and_the_Chamber_of_Secrets",
+            "edition",
+            "/books/OL32784120M",
+        ),
+        ("OL26320A", "author", "/authors/OL26320A"),
+        ("https://openlibrary.org/authors/OL23919A/J._K._Rowling", "author", "/authors/OL23919A"),
+    ],
+)
+def test_edition_and_author_keys(value, kind, key):
+    assert parse_open_library_key(value) == (kind, key)
+    normalize = normalize_edition_key if kind == "edition" else normalize_author_key
+    assert normalize(value) == key
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "OL0W",  # ids start at 1
+        "OL012W",
+        "ol18295w",
+        "OL18295X",
+        "OL18295",
+        "18295",
+        "/books/OL18295W",  # the path disagrees with the id
+        "/authors/OL1M",
+        "/works/OL18295W/Title/extra",
+        "https://example.org/works/OL18295W",
+        "/people/OL1A",
+        "OL1W OR OL2W",
+        "OL\u0661W",  # an Arabic-Indic digit one
+        None,
+        18295,
+    ],
+)
+def test_anything_else_is_an_invalid_key(value):
+    with pytest.raises(InvalidKey):
+        parse_open_library_key(value)
+
+
+def test_a_key_of_another_kind_is_rejected_by_kind():
+    with pytest.raises(InvalidKey, match="/books/OL1M is an edition key, not a work key"):
+        normalize_work_key("OL1M")
+    with pytest.raises(InvalidKey, match="not an author key"):
+        normalize_author_key("/works/OL1W")
+    assert issubclass(InvalidKey, ValueError)

@@ -1,13 +1,19 @@
-"""ISBN validation and conversion between ISBN-10 and ISBN-13.
+"""The catalog's identifiers: ISBNs and Open Library keys, validated and normalised.
 
 OLCS stores every ISBN as ISBN-13: ISBN-10s are converted, and only the ISBN-13s that start
 with 978 have an ISBN-10 at all. Only ASCII digits count: `str.isdigit()` accepts Arabic-Indic
 or full-width digits, which no ISBN contains.
+
+Open Library keys are stored normalised (`/works/OL…W`, `/books/OL…M`, `/authors/OL…A`);
+a bare id, a path or an openlibrary.org URL is accepted wherever a key is given.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Literal
+
+# --- ISBNs --------------------------------------------------------------------------------
 
 _ISBN10 = re.compile(r"[0-9]{9}[0-9X]")
 _ISBN13 = re.compile(r"[0-9]{13}")
@@ -108,3 +114,67 @@ def isbn13_to_10(value: str) -> str | None:
 def _to_13(isbn10: str) -> str:
     first_twelve = "978" + isbn10[:9]
     return first_twelve + _isbn13_check_digit(first_twelve)
+
+
+# --- Open Library keys --------------------------------------------------------------------
+
+Kind = Literal["work", "edition", "author"]
+
+
+class InvalidKey(ValueError):
+    """Not an Open Library work, edition or author key (or not of the kind asked for)."""
+
+
+_SEGMENTS: dict[str, tuple[Kind, str]] = {
+    "W": ("work", "works"),
+    "M": ("edition", "books"),
+    "A": ("author", "authors"),
+}
+_KEY = re.compile(
+    r"(?:(?:https?://)?(?:www\.)?openlibrary\.org)?/?"
+    r"(?:(?P<segment>works|books|authors)/)?"
+    r"(?P<olid>OL[1-9][0-9]*(?P<suffix>[WMA]))"
+    r"(?:\.json|/[^/?#]*)?/?(?:[?#].*)?"
+)
+
+
+_A: dict[Kind, str] = {"work": "a work", "edition": "an edition", "author": "an author"}
+
+
+def parse_open_library_key(value: str) -> tuple[Kind, str]:
+    """("work" | "edition" | "author", normalised key) for a key, bare id or openlibrary.org URL.
+
+    Accepts `OL18295W`, `/works/OL18295W`, `works/OL18295W`, `/works/OL18295W.json` and
+    `https://openlibrary.org/works/OL18295W/Title`; raises InvalidKey for anything else,
+    including a path that disagrees with the id (`/books/OL1W`).
+    """
+    match = _KEY.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise InvalidKey(f"not an Open Library work, edition or author key: {value!r:.80}")
+    kind, segment = _SEGMENTS[match["suffix"]]
+    if match["segment"] not in (None, segment):
+        raise InvalidKey(f"{match['olid']} is a {kind} id, so its key is /{segment}/{match['olid']}")
+    return kind, f"/{segment}/{match['olid']}"
+
+
+def normalize_key(value: str, kind: Kind) -> str:
+    """The normalised key of `value`, which must be of `kind`; InvalidKey otherwise."""
+    found, key = parse_open_library_key(value)
+    if found != kind:
+        raise InvalidKey(f"{key} is {_A[found]} key, not {_A[kind]} key")
+    return key
+
+
+def normalize_work_key(value: str) -> str:
+    """`/works/OL…W` for any accepted form of a work key."""
+    return normalize_key(value, "work")
+
+
+def normalize_edition_key(value: str) -> str:
+    """`/books/OL…M` for any accepted form of an edition key."""
+    return normalize_key(value, "edition")
+
+
+def normalize_author_key(value: str) -> str:
+    """`/authors/OL…A` for any accepted form of an author key."""
+    return normalize_key(value, "author")
