@@ -12,8 +12,8 @@ from django.db.models import Q, QuerySet
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from tenants.api import MAX_OFFSET, envelope_response, parse_int_param
-from tenants.parsers import loads_bounded
+from olcs.api import MAX_OFFSET, envelope_response, parse_int_param
+from olcs.parsers import loads_bounded
 
 # Ordering parameter → (sort column, descending). `id` breaks ties in the same direction.
 ORDERINGS: dict[str, tuple[str, bool]] = {

@@ -4,7 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from catalog.models import CONTENT_FIELDS, Book, BookVersion
-from tenants.api import OpaqueIdField
+from olcs.api import OpaqueIdField
 
 
 def timestamp(value) -> str | None:

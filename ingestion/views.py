@@ -19,10 +19,11 @@ from ingestion.serializers import (
     IngestionRequestSerializer,
     ResyncStateSerializer,
 )
-from tenants.api import EnvelopePagination, TenantScopedMixin, is_object_id
-from tenants.http import Conflict
+from olcs.api import EnvelopePagination, is_object_id
+from olcs.http import Conflict
+from olcs.schema import ErrorSerializer
+from tenants.api import TenantScopedMixin
 from tenants.models import Scope
-from tenants.schema import ErrorSerializer
 
 JOB_NOT_FOUND = "Ingestion job not found"
 

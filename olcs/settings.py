@@ -134,12 +134,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "tenants.http.RequestIdMiddleware",
+    "olcs.http.RequestIdMiddleware",
     # Before SecurityMiddleware: a plain-HTTP write gets a JSON 403, never its redirect.
-    "tenants.http.HttpsRequiredMiddleware",
+    "olcs.http.HttpsRequiredMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "tenants.http.BodySizeLimitMiddleware",
+    "olcs.http.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -256,9 +256,9 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 # Development's technical error pages: no setting, header, cookie, body or local variable that
-# could hold a secret or personal data (tenants/error_reports.py).
-DEFAULT_EXCEPTION_REPORTER = "tenants.error_reports.OlcsExceptionReporter"
-DEFAULT_EXCEPTION_REPORTER_FILTER = "tenants.error_reports.OlcsExceptionReporterFilter"
+# could hold a secret or personal data (olcs/error_reports.py).
+DEFAULT_EXCEPTION_REPORTER = "olcs.error_reports.OlcsExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "olcs.error_reports.OlcsExceptionReporterFilter"
 # `Server-Timing: app;dur=<ms>` on every answer: development, and benchmarks that opt in. Off in
 # production, where it would time each request for an outsider.
 SERVER_TIMING = env_bool("SERVER_TIMING", DEBUG)
@@ -304,13 +304,13 @@ REST_FRAMEWORK = {
         "tenants.authentication.LibrarianSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["tenants.parsers.BoundedJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["olcs.parsers.BoundedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "EXCEPTION_HANDLER": "tenants.http.api_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "tenants.schema.OlcsAutoSchema",
+    "EXCEPTION_HANDLER": "olcs.http.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "olcs.schema.OlcsAutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DATETIME_FORMAT": "iso-8601",
     "COERCE_DECIMAL_TO_STRING": False,
@@ -460,8 +460,8 @@ LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "tenants.logs.RequestIdFilter"}},
-    "formatters": {"json": {"()": "tenants.logs.JsonFormatter"}},
+    "filters": {"request_id": {"()": "olcs.logs.RequestIdFilter"}},
+    "formatters": {"json": {"()": "olcs.logs.JsonFormatter"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
@@ -479,7 +479,7 @@ LOGGING = {
     },
 }
 
-CSRF_FAILURE_VIEW = "tenants.http.csrf_failure"
+CSRF_FAILURE_VIEW = "olcs.http.csrf_failure"
 
 if "pytest" in sys.modules:
     # Tests create many users; full-strength hashing would dominate their runtime.

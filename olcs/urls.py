@@ -6,9 +6,9 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularSwaggerView
 
 import olcs
+from olcs.http import page_not_found
+from olcs.openapi import CachedSchemaView
 from tenants import views as service_views
-from tenants.http import page_not_found
-from tenants.openapi import CachedSchemaView
 from tenants.urls import route
 
 urlpatterns = [
@@ -30,7 +30,7 @@ urlpatterns = [
     re_path(r"", page_not_found),
 ]
 
-handler400 = "tenants.http.bad_request"
-handler403 = "tenants.http.permission_denied"
-handler404 = "tenants.http.page_not_found"
-handler500 = "tenants.http.server_error"
+handler400 = "olcs.http.bad_request"
+handler403 = "olcs.http.permission_denied"
+handler404 = "olcs.http.page_not_found"
+handler500 = "olcs.http.server_error"

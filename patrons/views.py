@@ -11,6 +11,7 @@ from rest_framework import generics, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
+from olcs.api import EnvelopePagination, is_object_id
 from patrons import services
 from patrons.models import Patron, Submission, SubmissionItem
 from patrons.serializers import (
@@ -19,7 +20,7 @@ from patrons.serializers import (
     SubmissionCreateSerializer,
     SubmissionSerializer,
 )
-from tenants.api import EnvelopePagination, TenantScopedMixin, is_object_id
+from tenants.api import TenantScopedMixin
 from tenants.models import Scope
 
 SUBMISSION_NOT_FOUND = "Submission not found"

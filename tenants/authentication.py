@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import (
     BaseAuthentication,
     SessionAuthentication,
@@ -54,3 +55,21 @@ class LibrarianSessionAuthentication(SessionAuthentication):
 
     What they may see is decided by their memberships (tenants.access), not here.
     """
+
+
+# How the OpenAPI schema names the two ways in (drf-spectacular registers an extension when
+# its class is defined, so they live beside the classes they describe).
+class BearerKeyScheme(OpenApiAuthenticationExtension):
+    target_class = BearerKeyAuthentication
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "A library's or a platform API key."}
+
+
+class LibrarianSessionScheme(OpenApiAuthenticationExtension):
+    target_class = LibrarianSessionAuthentication
+    name = "librarianSession"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "cookie", "name": "sessionid"}

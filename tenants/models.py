@@ -13,6 +13,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from olcs.keys import KEY_PREFIX_MARK
+
 # `\Z`, not `$`: `$` also matches before a final newline, which let "newline\n" make a second
 # library. PostgreSQL's and Python's regular expressions (SQLite's REGEXP) both read `\Z` so.
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){1,62}\Z"
@@ -132,9 +134,6 @@ class ApiKeyQuerySet(TenantQuerySet):
     def usable(self) -> ApiKeyQuerySet:
         now = timezone.now()
         return self.filter(revoked_at__isnull=True).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-
-
-KEY_PREFIX_MARK = "olcs"
 
 
 def hash_api_key(raw_key: str) -> str:

@@ -39,7 +39,7 @@ from django.conf import settings
 from django.db import DatabaseError, connections, transaction
 from redis.exceptions import RedisError
 
-from tenants.http import RateLimited
+from olcs.http import RateLimited
 from tenants.models import RateLimitBucket, Tenant
 
 logger = logging.getLogger(__name__)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.utils import timezone
 from rest_framework import serializers
 
-from tenants.api import BoundedListField, OpaqueIdField, StrictCharField
+from olcs.api import BoundedListField, OpaqueIdField, StrictCharField
 from tenants.models import ALL_SCOPES, ApiKey, Tenant, validate_tenant_slug
 
 

@@ -17,12 +17,13 @@ from rest_framework.views import APIView
 
 import olcs
 from ingestion.services import worker_state
+from olcs.api import EnvelopePagination, is_object_id, no_store
+from olcs.http import Conflict, ServiceUnavailable
+from olcs.schema import ErrorSerializer
 from tenants import ratelimit, services
 from tenants.access import is_platform, visible_tenants
-from tenants.api import EnvelopePagination, LibraryRateLimitMixin, TenantScopedMixin, is_object_id, no_store
-from tenants.http import Conflict, ServiceUnavailable
+from tenants.api import LibraryRateLimitMixin, TenantScopedMixin
 from tenants.models import ApiKey, Scope
-from tenants.schema import ErrorSerializer
 from tenants.serializers import (
     ApiKeyCreatedSerializer,
     ApiKeyCreateSerializer,

@@ -19,9 +19,9 @@ from django.test import Client
 from django.urls import reverse
 from django.views.debug import ExceptionReporter
 
+from olcs.logs import JsonFormatter, RequestIdFilter
 from patrons import pii, services
 from patrons.models import Patron
-from tenants.logs import JsonFormatter, RequestIdFilter
 from tests.factories import MembershipFactory, UserFactory
 from tests.patrons.conftest import RINGS_ISBN, TOLKIEN, isbn13, submission_body
 

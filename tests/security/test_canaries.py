@@ -41,10 +41,10 @@ from django.apps import apps
 from django.db import connection
 from rest_framework.test import APIClient
 
+from olcs.logs import JsonFormatter, RequestIdFilter
 from patrons import services as patron_services
 from tenants import services as tenant_services
 from tenants import views as tenant_views
-from tenants.logs import JsonFormatter, RequestIdFilter
 from tests.conftest import bearer
 from tests.patrons.conftest import RINGS_ISBN, TOLKIEN, isbn13, submission_body
 from tests.patrons.test_privacy import find, text_values

@@ -92,7 +92,7 @@ def test_server_timing_is_only_sent_when_turned_on(client_a, library_a, library_
 
 @pytest.mark.django_db
 def test_the_schema_is_built_once_and_served_identically(monkeypatch):
-    from tenants import openapi
+    from olcs import openapi
 
     openapi.SCHEMA_CACHE.clear()
     calls = []

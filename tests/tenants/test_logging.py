@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tenants.logs import JsonFormatter, RequestIdFilter
+from olcs.logs import JsonFormatter, RequestIdFilter
 
 GENERATED_ID = re.compile(r"^[0-9a-f]{32}$")
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from olcs.logs import RequestIdFilter, current_request_id
 from tenants import ratelimit
-from tenants.logs import RequestIdFilter, current_request_id
 from tenants.models import RateLimitBucket, RateLimitHit
 from tests.factories import TenantFactory
 

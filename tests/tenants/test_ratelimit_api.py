@@ -17,8 +17,8 @@ from rest_framework.test import APIClient
 
 from ingestion import services as ingestion_services
 from ingestion.models import IngestionJob
+from olcs.logs import RequestIdFilter
 from tenants import ratelimit
-from tenants.logs import RequestIdFilter
 from tenants.models import Membership, Tenant
 from tests.conftest import bearer
 from tests.factories import ApiKeyFactory, MembershipFactory, UserFactory

@@ -4,7 +4,7 @@ from ingestion import services
 from ingestion.management.progress import follow
 from ingestion.models import IngestionJob
 from ingestion.serializers import IngestionRequestSerializer
-from tenants.http import flatten_errors
+from olcs.http import flatten_errors
 from tenants.models import Tenant
 
 

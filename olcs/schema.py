@@ -1,14 +1,16 @@
-"""OpenAPI generation: every operation documents the error answers it can really give."""
+"""OpenAPI generation: every operation documents the error answers it can really give.
+
+What a view is comes from its class attributes, set by the mixins that make it so
+(tenants.api): `tenant_scoped` (a library in the path: 404 "Tenant not found") and
+`library_rate_limited` (the X-RateLimit headers, and 429 when `counts_against_rate_limit`).
+"""
 
 from __future__ import annotations
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
-
-from tenants.api import LibraryRateLimitMixin, TenantScopedMixin
 
 ErrorSerializer = inline_serializer(
     "Error",
@@ -23,7 +25,7 @@ ValidationErrorSerializer = inline_serializer(
         "errors": serializers.DictField(
             child=serializers.ListField(child=serializers.CharField()), required=False
         ),
-        # Present (true) when more fields were invalid than `errors` lists (tenants.http).
+        # Present (true) when more fields were invalid than `errors` lists (olcs.http).
         "errors_truncated": serializers.BooleanField(required=False),
     },
 )
@@ -38,11 +40,11 @@ RATE_LIMIT_HEADERS = {
 
 class OlcsAutoSchema(AutoSchema):
     def _is_tenant_scoped(self) -> bool:
-        return isinstance(self.view, TenantScopedMixin)
+        return getattr(self.view, "tenant_scoped", False)
 
     def _is_rate_limited(self) -> bool:
         # Every tenant-scoped view, and `/tenants/` for a tenant key.
-        return isinstance(self.view, LibraryRateLimitMixin)
+        return getattr(self.view, "library_rate_limited", False)
 
     def _get_response_headers_for_code(self, status_code, direction="response"):
         headers = super()._get_response_headers_for_code(status_code, direction)
@@ -90,19 +92,3 @@ class OlcsAutoSchema(AutoSchema):
             if code not in responses:
                 responses[code] = self._get_response_for_code(serializer, code, direction=direction)
         return responses
-
-
-class BearerKeyScheme(OpenApiAuthenticationExtension):
-    target_class = "tenants.authentication.BearerKeyAuthentication"
-    name = "bearerAuth"
-
-    def get_security_definition(self, auto_schema):
-        return {"type": "http", "scheme": "bearer", "description": "A library's or a platform API key."}
-
-
-class LibrarianSessionScheme(OpenApiAuthenticationExtension):
-    target_class = "tenants.authentication.LibrarianSessionAuthentication"
-    name = "librarianSession"
-
-    def get_security_definition(self, auto_schema):
-        return {"type": "apiKey", "in": "cookie", "name": "sessionid"}

@@ -1,6 +1,6 @@
 """/openapi.json, generated and rendered once per process.
 
-Apart from tenants.schema: drf-spectacular's views import the schema class of the settings,
+Apart from olcs.schema: drf-spectacular's views import the schema class of the settings,
 which would import them back.
 """
 

@@ -20,8 +20,8 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from tenants.logs import current_request_id
-from tenants.models import KEY_PREFIX_MARK
+from olcs.keys import KEY_PREFIX_MARK
+from olcs.logs import current_request_id
 
 logger = logging.getLogger("olcs.request")
 
@@ -48,7 +48,7 @@ class ServiceUnavailable(exceptions.APIException):
 
 
 class RateLimited(exceptions.APIException):
-    """429: the library used up one of its rate limits (tenants/ratelimit.py).
+    """429: the caller used up a rate limit (the libraries' limits: tenants/ratelimit.py).
 
     `wait` (whole seconds, at least 1) leaves as `Retry-After`: DRF's handler sends the `wait`
     of any APIException. Not DRF's `Throttled`, which would append its own sentence to the detail.
