@@ -11,7 +11,6 @@ transactions already serialise writers).
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
 from ingestion.models import OpenLibraryThrottle
+from olcs.redis import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -124,13 +124,6 @@ return string.format('%.6f', slot - now)
 """
 
 
-@functools.lru_cache(maxsize=4)
-def _redis_client(url: str):
-    import redis
-
-    return redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
-
-
 class RedisThrottle:
     """The shared slot kept in Redis under `olcs:throttle:<name>`, taken by one Lua script."""
 
@@ -147,7 +140,7 @@ class RedisThrottle:
         self.rps = rps
         self.sleep = sleep
         self.key = f"olcs:throttle:{name}"
-        self._script = _redis_client(self.url).register_script(_REDIS_SCRIPT)
+        self._script = redis_client(self.url, connect_timeout=2, timeout=5).register_script(_REDIS_SCRIPT)
 
     def reserve(self) -> float:
         """Take the next slot; returns how many seconds from now it starts (0 if free now)."""

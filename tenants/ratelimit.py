@@ -40,6 +40,7 @@ from django.db import DatabaseError, connections, transaction
 from redis.exceptions import RedisError
 
 from olcs.http import RateLimited
+from olcs.redis import redis_client
 from tenants.models import RateLimitBucket, Tenant
 
 logger = logging.getLogger(__name__)
@@ -450,24 +451,6 @@ return 0
 """
 
 
-@functools.lru_cache(maxsize=8)
-def _redis_client(url: str, timeout: float):
-    import redis
-    from redis.backoff import NoBackoff
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.retry import Retry
-
-    # Short timeouts, and one retry only when a connection broke (a pooled connection may have
-    # died with a Redis restart), at once: a Redis that is down or does not answer should cost a
-    # request at most about one timeout before the limiter fails open, not redis-py's retries.
-    return redis.from_url(
-        url,
-        socket_connect_timeout=timeout,
-        socket_timeout=timeout,
-        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
-    )
-
-
 class RedisStore:
     """Counters and sliding logs in Redis, each decision one Lua script (atomic on the server).
 
@@ -482,8 +465,12 @@ class RedisStore:
     ):
         self.url = url or settings.REDIS_URL
         self.prefix = prefix
-        client = _redis_client(
-            self.url, settings.RATE_LIMIT_REDIS_TIMEOUT_SECONDS if timeout is None else timeout
+        # Short timeouts and fail_fast: a Redis that is down or does not answer should cost a
+        # request at most about one timeout before the limiter fails open.
+        client = redis_client(
+            self.url,
+            timeout=settings.RATE_LIMIT_REDIS_TIMEOUT_SECONDS if timeout is None else timeout,
+            fail_fast=True,
         )
         self.client = client
         self._sliding = client.register_script(_SLIDING_SCRIPT)
