@@ -12,7 +12,7 @@ from django.db.models import Q, QuerySet
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from olcs.api import MAX_OFFSET, envelope_response, parse_int_param
+from olcs.api import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, envelope_response, parse_int_param
 from olcs.parsers import loads_bounded
 
 # Ordering parameter → (sort column, descending). `id` breaks ties in the same direction.
@@ -25,9 +25,6 @@ ORDERINGS: dict[str, tuple[str, bool]] = {
     "-updated_at": ("updated_at", True),
 }
 DEFAULT_ORDERING = "title"
-DEFAULT_LIMIT = 20
-MAX_LIMIT = 100
-# Far beyond any catalog, and small enough that OFFSET + LIMIT stays a 64-bit integer.
 
 INVALID_CURSOR = "Invalid cursor: use the `next` or `previous` link as given."
 # The longest cursor a page can hand out: a 200-character title key of characters JSON escapes

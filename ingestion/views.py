@@ -19,7 +19,7 @@ from ingestion.serializers import (
     IngestionRequestSerializer,
     ResyncStateSerializer,
 )
-from olcs.api import EnvelopePagination, is_object_id
+from olcs.api import EnvelopePagination, is_object_id, parse_choice_param
 from olcs.http import Conflict
 from olcs.schema import ErrorSerializer
 from tenants.api import TenantScopedMixin
@@ -98,12 +98,7 @@ class JobListView(TenantScopedMixin, generics.GenericAPIView):
 
     def get_queryset(self):
         jobs = IngestionJob.objects.for_tenant(self.request.tenant).order_by("-created_at", "-id")
-        wanted = self.request.query_params.get("status")
-        if wanted:
-            if wanted not in IngestionJob.Status.values:
-                raise ValidationError(
-                    {"status": [f"Must be one of: {', '.join(IngestionJob.Status.values)}."]}
-                )
+        if wanted := parse_choice_param(self.request, "status", IngestionJob.Status.values):
             jobs = jobs.filter(status=wanted)
         return jobs
 
@@ -172,10 +167,7 @@ class LogListView(TenantScopedMixin, generics.GenericAPIView):
             if not is_object_id(job_id):
                 raise ValidationError({"job_id": ["Not a job id."]})
             entries = entries.filter(job_id=job_id)
-        level = params.get("level")
-        if level:
-            if level not in IngestionLog.Level.values:
-                raise ValidationError({"level": [f"Must be one of: {', '.join(IngestionLog.Level.values)}."]})
+        if level := parse_choice_param(self.request, "level", IngestionLog.Level.values):
             entries = entries.filter(level=level)
         return entries
 

@@ -3,6 +3,7 @@ integer query parameters and the one list envelope."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from urllib.parse import urlencode
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -55,7 +56,24 @@ def parse_int_param(request, name: str, default: int, minimum: int, maximum: int
     return value
 
 
+def parse_choice_param(
+    request, name: str, choices: Iterable[str], *, default: str | None = None
+) -> str | None:
+    """A query parameter that must be one of `choices`, `default` when absent or empty, or a
+    400 listing the choices."""
+    value = request.query_params.get(name)
+    if not value:
+        return default
+    if value not in choices:
+        raise ValidationError({name: [f"Must be one of: {', '.join(choices)}."]})
+    return value
+
+
+# Far beyond any catalog, and small enough that OFFSET + LIMIT stays a 64-bit integer.
 MAX_OFFSET = 1_000_000_000
+# The page size of every list (`limit`), by default and at most.
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
 
 
 def envelope_response(
@@ -78,8 +96,8 @@ class EnvelopePagination(BasePagination):
     """limit/offset pages as `{"items", "total", "next", "previous"}` with X-Total-Count and
     an RFC 8288 Link header (first, and next/prev when they exist)."""
 
-    default_limit = 20
-    max_limit = 100
+    default_limit = DEFAULT_LIMIT
+    max_limit = MAX_LIMIT
 
     def paginate_queryset(self, queryset, request, view=None):
         self.request = request

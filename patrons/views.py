@@ -11,7 +11,7 @@ from rest_framework import generics, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
-from olcs.api import EnvelopePagination, is_object_id
+from olcs.api import EnvelopePagination, is_object_id, parse_choice_param
 from patrons import services
 from patrons.models import Patron, Submission, SubmissionItem
 from patrons.serializers import (
@@ -79,10 +79,7 @@ class SubmissionListView(TenantScopedMixin, generics.GenericAPIView):
     def get_queryset(self):
         submissions = submissions_with_books(self.request.tenant)
         params = self.request.query_params
-        wanted = params.get("status")
-        if wanted:
-            if wanted not in Submission.Status.values:
-                raise ValidationError({"status": [f"Must be one of: {', '.join(Submission.Status.values)}."]})
+        if wanted := parse_choice_param(self.request, "status", Submission.Status.values):
             submissions = submissions.filter(status=wanted)
         patron_id = params.get("patron_id")
         if patron_id:

@@ -623,7 +623,7 @@ def test_malformed_year_filter_is_400(client_a, library, param, value):
 def test_small_and_large_selections_give_the_same_pages(client_a, library, monkeypatch, params):
     # A small selection is read from its ids, a large one by walking the ordering's index with
     # EXISTS and unindexed column tests (BookSelection.SMALL): the answers must not differ.
-    from catalog.views import BookSelection
+    from catalog.selectors import BookSelection
 
     def pages(small: int) -> list[tuple]:
         monkeypatch.setattr(BookSelection, "SMALL", small)
