@@ -23,7 +23,7 @@ from catalog.serializers import (
     VersionSummarySerializer,
 )
 from catalog.services import diff_snapshots
-from olcs.api import EnvelopePagination, is_object_id, parse_int_param
+from olcs.api import EnvelopePagination, get_object, is_object_id, parse_int_param
 from tenants.api import TenantScopedMixin
 from tenants.models import Scope
 
@@ -32,12 +32,7 @@ VERSION_NOT_FOUND = "Version not found"
 
 
 def book_for(request, book_id: str) -> Book:
-    book = (
-        Book.objects.for_tenant(request.tenant).filter(pk=book_id).first() if is_object_id(book_id) else None
-    )
-    if book is None:
-        raise NotFound(BOOK_NOT_FOUND)
-    return book
+    return get_object(Book.objects.for_tenant(request.tenant), book_id, not_found=BOOK_NOT_FOUND)
 
 
 LIST_PARAMETERS = [
@@ -125,10 +120,9 @@ class VersionListView(TenantScopedMixin, generics.GenericAPIView):
 
 
 def version_of(book: Book, number: str) -> BookVersion:
-    version = BookVersion.objects.filter(book=book, version=number).first() if is_object_id(number) else None
-    if version is None:
-        raise NotFound(VERSION_NOT_FOUND)
-    return version
+    return get_object(
+        BookVersion.objects.filter(book=book), number, not_found=VERSION_NOT_FOUND, field="version"
+    )
 
 
 class VersionDetailView(TenantScopedMixin, APIView):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -19,7 +19,7 @@ from ingestion.serializers import (
     IngestionRequestSerializer,
     ResyncStateSerializer,
 )
-from olcs.api import EnvelopePagination, is_object_id, parse_choice_param
+from olcs.api import EnvelopePagination, get_object, is_object_id, parse_choice_param
 from olcs.http import Conflict
 from olcs.schema import ErrorSerializer
 from tenants.api import TenantScopedMixin
@@ -82,13 +82,8 @@ class IngestionBatchView(TenantScopedMixin, APIView):
 
 class JobScopedMixin(TenantScopedMixin):
     def get_job(self) -> IngestionJob:
-        job_id = self.kwargs["job_id"]
-        job = None
-        if is_object_id(job_id):
-            job = IngestionJob.objects.for_tenant(self.request.tenant).filter(pk=job_id).first()
-        if job is None:
-            raise NotFound(JOB_NOT_FOUND)
-        return job
+        jobs = IngestionJob.objects.for_tenant(self.request.tenant)
+        return get_object(jobs, self.kwargs["job_id"], not_found=JOB_NOT_FOUND)
 
 
 class JobListView(TenantScopedMixin, generics.GenericAPIView):

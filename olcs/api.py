@@ -7,8 +7,9 @@ from collections.abc import Iterable
 from urllib.parse import urlencode
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Model, QuerySet
 from rest_framework import serializers
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.fields import get_error_detail
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
@@ -38,6 +39,19 @@ def is_object_id(value: str) -> bool:
     """Whether a path segment can be an id: ASCII digits that fit a 64-bit integer. Anything
     else is answered as "not found" without a query."""
     return value.isascii() and value.isdigit() and len(value) < 19
+
+
+def get_object(queryset: QuerySet, object_id: str, *, not_found: str, field: str = "pk") -> Model:
+    """DRF's `get_object` for a path segment: the object of `queryset` whose `field` is
+    `object_id`, or a 404 saying `not_found`.
+
+    A segment that cannot be an id is a 404 without a query; given a tenant-scoped queryset,
+    another library's object is a 404 too.
+    """
+    found = queryset.filter(**{field: object_id}).first() if is_object_id(object_id) else None
+    if found is None:
+        raise NotFound(not_found)
+    return found
 
 
 def parse_int_param(request, name: str, default: int, minimum: int, maximum: int | None) -> int:

@@ -8,10 +8,10 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_variables
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from olcs.api import EnvelopePagination, is_object_id, parse_choice_param
+from olcs.api import EnvelopePagination, get_object, is_object_id, parse_choice_param
 from patrons import services
 from patrons.models import Patron, Submission, SubmissionItem
 from patrons.serializers import (
@@ -130,11 +130,8 @@ class SubmissionDetailView(TenantScopedMixin, generics.GenericAPIView):
 
     @extend_schema(responses=SubmissionSerializer, tags=["submissions"])
     def get(self, request, slug: str, submission_id: str):
-        submission = None
-        if is_object_id(submission_id):
-            submission = submissions_with_books(request.tenant).filter(pk=submission_id).first()
-        if submission is None:
-            raise NotFound(SUBMISSION_NOT_FOUND)
+        submissions = submissions_with_books(request.tenant)
+        submission = get_object(submissions, submission_id, not_found=SUBMISSION_NOT_FOUND)
         return Response(SubmissionSerializer(submission).data)
 
 
@@ -183,13 +180,8 @@ class PatronDetailView(TenantScopedMixin, generics.GenericAPIView):
     serializer_class = PatronSerializer
 
     def get_patron(self) -> Patron:
-        patron_id = self.kwargs["patron_id"]
-        patron = None
-        if is_object_id(patron_id):
-            patron = patrons_with_counts(self.request.tenant).filter(pk=patron_id).first()
-        if patron is None:
-            raise NotFound(PATRON_NOT_FOUND)
-        return patron
+        patrons = patrons_with_counts(self.request.tenant)
+        return get_object(patrons, self.kwargs["patron_id"], not_found=PATRON_NOT_FOUND)
 
     @extend_schema(responses=PatronSerializer, tags=["patrons"])
     def get(self, request, slug: str, patron_id: str):
