@@ -15,9 +15,9 @@ from django.utils.html import format_html
 from catalog.models import LIST_FIELDS, Book, BookVersion
 from catalog.search import search_book_ids
 from catalog.services import diff_snapshots
+from tenants.access import current_library
 from tenants.admin import TenantScopedAdmin
 from tenants.models import Tenant
-from tenants.sites import current_library
 
 SEARCH_RESULTS = 500  # best matches per library that the admin's search lists
 VERSION_NUMBER = re.compile(r"[0-9]{1,9}")

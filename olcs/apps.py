@@ -4,4 +4,4 @@ from django.contrib.admin.apps import AdminConfig
 
 
 class OlcsAdminConfig(AdminConfig):
-    default_site = "tenants.sites.OlcsAdminSite"
+    default_site = "olcs.console.sites.OlcsAdminSite"

@@ -131,6 +131,7 @@ INSTALLED_APPS = [
     "catalog",
     "patrons",
     "ingestion",
+    "olcs.console",
 ]
 
 MIDDLEWARE = [
@@ -233,7 +234,7 @@ LOGIN_URL = "admin:login"
 LOGIN_REDIRECT_URL = "admin:index"
 
 # Failed admin sign-ins allowed per username and per client address in a window; the next
-# attempt gets a 429 without the password being hashed (tenants/sites.py, django-ratelimit on
+# attempt gets a 429 without the password being hashed (olcs/console/sites.py, django-ratelimit on
 # the default cache: shared through Redis when REDIS_URL is set, per process otherwise).
 ADMIN_LOGIN_FAILURES_PER_USERNAME = env_int("ADMIN_LOGIN_FAILURES_PER_USERNAME", 5)
 ADMIN_LOGIN_FAILURES_PER_IP = env_int("ADMIN_LOGIN_FAILURES_PER_IP", 20)

@@ -6,9 +6,9 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularSwaggerView
 
 import olcs
+from olcs.console import views as service_views
 from olcs.http import page_not_found
 from olcs.openapi import CachedSchemaView
-from tenants import views as service_views
 from tenants.urls import route
 
 urlpatterns = [

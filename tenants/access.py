@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AnonymousUser
+from django.http import HttpRequest
 from rest_framework.exceptions import NotFound
 
 from tenants.models import ALL_SCOPES, ApiKey, Membership, Tenant
@@ -93,3 +94,48 @@ def resolve_tenant(request, slug: str) -> tuple[Tenant, frozenset[str]]:
     if scopes is None:
         raise NotFound(TENANT_NOT_FOUND)
     return tenant, scopes
+
+
+# --- the library a librarian works in (the admin) ----------------------------------------------
+
+SESSION_KEY = "olcs_library"
+
+
+def visible_libraries(request: HttpRequest):
+    """The libraries the user may open in the admin: all for a superuser, else their memberships."""
+    user = request.user
+    if user.is_superuser:
+        return Tenant.objects.order_by("name", "slug")
+    return Tenant.objects.filter(pk__in=Membership.objects.filter(user=user).values("tenant_id")).order_by(
+        "name", "slug"
+    )
+
+
+def current_library(request: HttpRequest) -> Tenant | None:
+    """The library the user is working in: their choice, or their only library; None to pick."""
+    cached = getattr(request, "_olcs_current_library", False)
+    if cached is not False:
+        return cached
+    libraries = visible_libraries(request)
+    chosen = request.session.get(SESSION_KEY)
+    library = None
+    if request.user.is_superuser:
+        request._olcs_can_pick = True
+    else:
+        # One query answers both questions for most librarians: which library, and whether
+        # they have another to pick.
+        first_two = list(libraries[:2])
+        request._olcs_can_pick = len(first_two) > 1
+        library = next((each for each in first_two if each.slug == chosen), None)
+        if library is None and len(first_two) == 1:
+            library = first_two[0]
+    if library is None and chosen:
+        library = libraries.filter(slug=chosen).first()
+    request._olcs_current_library = library
+    return library
+
+
+def can_pick_library(request: HttpRequest) -> bool:
+    """Whether the user has more than one library to work in (superusers always may pick)."""
+    current_library(request)
+    return request._olcs_can_pick

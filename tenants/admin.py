@@ -24,9 +24,10 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.text import capfirst
 
+from olcs.admin import DeclaredFiltersOnly
 from tenants import services
+from tenants.access import current_library
 from tenants.models import ApiKey, Membership, Scope, Tenant
-from tenants.sites import DeclaredFiltersOnly
 
 Role = Membership.Role
 ALL_ROLES: tuple[str, ...] = tuple(Role.values)
@@ -170,8 +171,6 @@ class TenantScopedAdmin(DeclaredFiltersOnly, admin.ModelAdmin):
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict:
         """A new row starts in the library the user works in (the dashboard's)."""
-        from tenants.sites import current_library
-
         initial = super().get_changeform_initial_data(request)
         if LOOKUP_SEP not in self.tenant_field and self.tenant_field not in initial:
             library = current_library(request)

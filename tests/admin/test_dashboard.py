@@ -14,11 +14,11 @@ from rest_framework.test import APIClient
 
 from catalog.models import Book
 from ingestion.models import IngestionJob
+from olcs.console.dashboard import library_dashboard
 from patrons import services as patron_services
 from patrons.pii import Personal
-from tenants.dashboard import library_dashboard
+from tenants.access import SESSION_KEY, can_pick_library, current_library
 from tenants.models import Membership
-from tenants.sites import SESSION_KEY, can_pick_library, current_library
 from tests.conftest import bearer
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
 

@@ -19,11 +19,11 @@ from django.urls import reverse
 from catalog.models import Book
 from catalog.services import upsert_book
 from ingestion.models import IngestionJob
+from olcs.admin import DeclaredFiltersOnly, UndeclaredLookup
 from patrons import services as patron_services
 from patrons.models import Patron
 from patrons.pii import Personal
 from tenants.models import Membership, Tenant
-from tenants.sites import DeclaredFiltersOnly, UndeclaredLookup
 from tests.catalog.conftest import content
 from tests.factories import ApiKeyFactory, MembershipFactory, TenantFactory
 

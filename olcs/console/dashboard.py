@@ -12,10 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from django.conf import settings
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from catalog.models import Book, CatalogStats
+from ingestion.models import IngestionJob
+from patrons.models import RequestedBook, Submission
 from tenants import ratelimit
 from tenants.models import Tenant
 
@@ -141,10 +145,6 @@ class Dashboard:
 
 def library_dashboard(*, tenant: Tenant, now: datetime | None = None) -> Dashboard:
     """The dashboard of one library: seven queries plus the rate limiter's reads, whatever its size."""
-    from catalog.models import Book, CatalogStats
-    from ingestion.models import IngestionJob
-    from patrons.models import RequestedBook, Submission
-
     now = now or timezone.now()
     today = timezone.localdate(now)
     week, month = now - timedelta(days=7), now - timedelta(days=30)
@@ -225,8 +225,6 @@ def library_dashboard(*, tenant: Tenant, now: datetime | None = None) -> Dashboa
 
 
 def _rate_limits(tenant: Tenant) -> tuple[list[LimitUsage] | None, bool]:
-    from django.conf import settings
-
     if not settings.RATE_LIMIT_ENABLED:
         return None, False
     try:

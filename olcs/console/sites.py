@@ -6,8 +6,8 @@ superuser, first picks one; the choice is kept in the session and can be changed
 may see; the dashboard is always one library's.
 
 Every admin registered on the site filters its lists by what it declares only
-(`DeclaredFiltersOnly`), and the login page refuses cheaply once an account or an address
-has failed too often (`OlcsAdminSite.login`).
+(`DeclaredFiltersOnly`, olcs/admin.py), and the login page refuses cheaply once an account or
+an address has failed too often (`OlcsAdminSite.login`).
 """
 
 from __future__ import annotations
@@ -16,159 +16,20 @@ import logging
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.contrib import admin, messages
-from django.contrib.admin import helpers
-from django.contrib.admin.exceptions import DisallowedModelAdminLookup
+from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
-from django.contrib.admin.views.main import ChangeList
-from django.contrib.admin.widgets import url_params_from_lookup_dict
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django_ratelimit.core import get_usage
 from redis.exceptions import RedisError
 
-from tenants.dashboard import library_dashboard
-from tenants.models import Membership, Tenant
-
-SESSION_KEY = "olcs_library"
+from olcs.admin import DeclaredFiltersOnly
+from olcs.console.dashboard import library_dashboard
+from tenants.access import SESSION_KEY, can_pick_library, current_library, visible_libraries
 
 logger = logging.getLogger(__name__)
-
-
-def visible_libraries(request: HttpRequest):
-    """The libraries the user may open in the admin: all for a superuser, else their memberships."""
-    user = request.user
-    if user.is_superuser:
-        return Tenant.objects.order_by("name", "slug")
-    return Tenant.objects.filter(pk__in=Membership.objects.filter(user=user).values("tenant_id")).order_by(
-        "name", "slug"
-    )
-
-
-def current_library(request: HttpRequest) -> Tenant | None:
-    """The library the user is working in: their choice, or their only library; None to pick."""
-    cached = getattr(request, "_olcs_current_library", False)
-    if cached is not False:
-        return cached
-    libraries = visible_libraries(request)
-    chosen = request.session.get(SESSION_KEY)
-    library = None
-    if request.user.is_superuser:
-        request._olcs_can_pick = True
-    else:
-        # One query answers both questions for most librarians: which library, and whether
-        # they have another to pick.
-        first_two = list(libraries[:2])
-        request._olcs_can_pick = len(first_two) > 1
-        library = next((each for each in first_two if each.slug == chosen), None)
-        if library is None and len(first_two) == 1:
-            library = first_two[0]
-    if library is None and chosen:
-        library = libraries.filter(slug=chosen).first()
-    request._olcs_current_library = library
-    return library
-
-
-def can_pick_library(request: HttpRequest) -> bool:
-    """Whether the user has more than one library to work in (superusers always may pick)."""
-    current_library(request)
-    return request._olcs_can_pick
-
-
-# --- lists filter by what their admin declares, nothing else ----------------------------------
-
-
-class UndeclaredLookup(DisallowedModelAdminLookup):
-    """A list was asked to filter by a parameter none of its declared filters reads."""
-
-    def __init__(self, parameter: str) -> None:
-        super().__init__(f"Filtering by {parameter} not allowed")
-        self.parameter = parameter
-
-
-class DeclaredFiltersChangeList(ChangeList):
-    """A change list that applies only its declared filters (list_filter, the library filter,
-    date_hierarchy) besides search, ordering and paging.
-
-    Django applies any other query parameter naming a field of the model as a lookup
-    (`?email_hash__gte=8`, `?title__regex=...`): enough to read a hash a character at a time
-    or to run a catastrophic regular expression. Whatever the declared filters did not take
-    is refused here, before anything reaches the queryset.
-    """
-
-    def get_filters(self, request: HttpRequest) -> tuple:
-        asked = self.get_filters_params()
-        filter_specs, has_filters, remaining, may_have_duplicates, has_active = super().get_filters(request)
-        hierarchy = self.date_hierarchy
-        for parameter in remaining:
-            # The date hierarchy turns its year/month/day into these two bounds itself.
-            if (
-                hierarchy
-                and f"{hierarchy}__year" in asked
-                and parameter in {f"{hierarchy}__gte", f"{hierarchy}__lt"}
-            ):
-                continue
-            if self.is_popup_choice_limit(parameter, asked.get(parameter, [])):
-                continue
-            raise UndeclaredLookup(parameter)
-        return filter_specs, has_filters, remaining, may_have_duplicates, has_active
-
-    def is_popup_choice_limit(self, parameter: str, values: list[str]) -> bool:
-        """Whether `parameter=value` is a foreign key's `limit_choices_to`, which a raw id
-        widget's popup sends: fixed by code, not chosen by the requester."""
-        for limit in self.model._meta.related_fkey_lookups:
-            if callable(limit):
-                limit = limit()
-            allowed = url_params_from_lookup_dict(limit)
-            if parameter in allowed and all(value == allowed[parameter] for value in values):
-                return True
-        return False
-
-
-class DeclaredFiltersOnly:
-    """Mixed into every admin registered on the site (`OlcsAdminSite.register`), Django's and
-    django-q2's included: a list refuses an undeclared filter with a 400 page."""
-
-    def get_changelist(self, request: HttpRequest, **kwargs) -> type[ChangeList]:
-        return DeclaredFiltersChangeList
-
-    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest) -> bool:
-        # Django refuses an undeclared lookup through a relation (`tenant__slug`) here, before
-        # the change list's own check; both answer with the same page.
-        if not super().lookup_allowed(lookup, value, request):
-            raise UndeclaredLookup(lookup)
-        return True
-
-    def response_action(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        # Django filters the selection by the ids as sent: "²" or a forty-digit number is a
-        # 500 there. An id that no row can have selects nothing.
-        primary_key = self.opts.pk
-        try:
-            for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
-                primary_key.run_validators(primary_key.to_python(value))
-        except ValidationError:
-            self.message_user(request, "None of the selected items exist any more.", messages.WARNING)
-            return None
-        return super().response_action(request, queryset)
-
-    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
-        try:
-            return super().changelist_view(request, extra_context)
-        except UndeclaredLookup as refused:
-            context = {
-                **self.admin_site.each_context(request),
-                "opts": self.opts,
-                "title": "This list cannot be filtered that way",
-                "parameter": refused.parameter[:80],
-                "changelist_url": request.path,
-                # A refusal is cheap to answer: no sidebar of every list.
-                "is_nav_sidebar_enabled": False,
-            }
-            request.current_app = self.admin_site.name
-            return TemplateResponse(request, "admin/olcs/undeclared_filter.html", context, status=400)
 
 
 # --- sign-in: failed attempts are limited per username and per client address ------------------
