@@ -89,7 +89,7 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     from catalog.models import Book, BookIsbn
     from catalog.pagination import encode_cursor
-    from catalog.seed import RARE_WORDS
+    from catalog.seeding.vocabulary import RARE_WORDS
     from tenants.models import Tenant
     from tenants.services import issue_api_key
 

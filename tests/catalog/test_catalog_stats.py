@@ -3,7 +3,7 @@
 import pytest
 
 from catalog.models import Book, CatalogStats
-from catalog.seed import seed_catalog, seed_tenants
+from catalog.seeding import seed_catalog, seed_tenants
 from tests.catalog.conftest import item_ids
 
 pytestmark = pytest.mark.django_db

@@ -3,7 +3,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from catalog.seed import BATCH, BATCH_LIMIT, seed_catalog, seed_tenants
+from catalog.seeding import BATCH, BATCH_LIMIT, seed_catalog, seed_tenants
 
 
 def _duration(seconds: float) -> str:

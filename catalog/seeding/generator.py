@@ -6,8 +6,9 @@ threads that both run SQLite flat out spend a good part of their time waiting fo
 a process of its own has its own SQLite (and its own GIL, for the Python functions the SQL
 calls). docs/performance.md has the measurements.
 
-How: the process is a new interpreter running this module, not a fork (the writer has threads
-and an open database), and this module imports nothing but the standard library. It is told over a pipe what SQL to run:
+How: the process is a new interpreter running this file as a script, not a fork (the writer has
+threads and an open database), and this file imports nothing but the standard library (keep it
+so: it runs without Django, and without the catalog.seeding package around it). It is told over a pipe what SQL to run:
 `setup` once (the helper tables and their rows), then each batch's statements and the slot to
 write them into. A slot is a database file in a directory of its own, in /dev/shm where there
 is one (memory, not disk); the process answers with (slot, versions) when the batch is in it.
@@ -112,19 +113,15 @@ class GeneratorProcess:
         self.directory = tempfile.mkdtemp(prefix=f"{DIRECTORY_PREFIX}{os.getpid()}-", dir=parent)
         self.paths = [os.path.join(self.directory, f"batch-{slot}.sqlite3") for slot in range(SLOTS)]
         ours, theirs = socket.socketpair()
-        # A plain interpreter running this module (not multiprocessing's spawn, which would
-        # import the caller's main script again), talking over its end of a socket pair.
-        package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])),
-        }
+        # A plain interpreter running this file as a script (not multiprocessing's spawn, which
+        # would import the caller's main script again, nor `-m`, which would import the package
+        # and Django with it), isolated (-I: no script directory or user site on sys.path), talking
+        # over its end of a socket pair.
         try:
-            self.process = subprocess.Popen(  # noqa: S603  # nosec B603  # this interpreter, this module, a number
-                [sys.executable, "-m", __name__, str(theirs.fileno())],
+            self.process = subprocess.Popen(  # noqa: S603  # nosec B603  # this interpreter, this file, a number
+                [sys.executable, "-I", os.path.abspath(__file__), str(theirs.fileno())],
                 pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL,
-                env=env,
             )
         except BaseException:
             ours.close()
