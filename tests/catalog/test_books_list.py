@@ -539,7 +539,9 @@ def test_author_filter_folds_the_stored_name_too(client_a, library):
     assert titles_for(client_a, author="BRONTË") == ["Jane Eyre"]
 
 
-@pytest.mark.parametrize("key", ["OL31574A", "/authors/OL31574A"])
+@pytest.mark.parametrize(
+    "key", ["OL31574A", "/authors/OL31574A", "https://openlibrary.org/authors/OL31574A/C._S._Lewis"]
+)
 def test_author_filter_by_key(client_a, library, key):
     assert titles_for(client_a, author=key) == ["Letters", "The Lion, the Witch and the Wardrobe"]
 
