@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AnonymousUser
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from rest_framework.exceptions import NotFound
 
@@ -101,7 +102,7 @@ def resolve_tenant(request, slug: str) -> tuple[Tenant, frozenset[str]]:
 SESSION_KEY = "olcs_library"
 
 
-def visible_libraries(request: HttpRequest):
+def visible_libraries(request: HttpRequest) -> QuerySet[Tenant]:
     """The libraries the user may open in the admin: all for a superuser, else their memberships."""
     user = request.user
     if user.is_superuser:
