@@ -44,11 +44,13 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+# The test runner itself (an environment variable must never stand in for it: it lifts guards).
+UNDER_PYTEST = "pytest" in sys.modules
 # "TESTING" is the original service's switch; running under pytest implies it.
-TESTING = env_bool("TESTING", False) or "pytest" in sys.modules
+TESTING = env_bool("TESTING", False) or UNDER_PYTEST
 # Production unless told otherwise: development commands (`make run`, the tests' child
 # processes) set DEBUG=true themselves. The test runner alone defaults to development.
-DEBUG = env_bool("DEBUG", "pytest" in sys.modules)
+DEBUG = env_bool("DEBUG", UNDER_PYTEST)
 
 DEV_SECRET_KEY = "django-insecure-olcs-development-only-secret-key-do-not-use"  # noqa: S105 - the known value production refuses
 DEV_HMAC_SECRET_KEY = "olcs-development-only-hmac-key-do-not-use"  # noqa: S105
@@ -96,7 +98,7 @@ _PRODUCTION_HINT = (
     " (DEBUG is not true, so this is production; for development on the built-in keys set DEBUG=true, "
     "as `make run` does)"
 )
-if not DEBUG and "pytest" not in sys.modules:
+if not DEBUG and not UNDER_PYTEST:
     # Refuse to run a production process on a key anyone can read in this repository.
     if SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 50:
         raise ImproperlyConfigured(
@@ -407,7 +409,7 @@ def _loopback_http(url: str) -> bool:
 
 if (
     not DEBUG
-    and "pytest" not in sys.modules
+    and not UNDER_PYTEST
     and not OPEN_LIBRARY_BASE_URL.lower().startswith("https://")
     and not _loopback_http(OPEN_LIBRARY_BASE_URL)
 ):
@@ -482,6 +484,6 @@ LOGGING = {
 
 CSRF_FAILURE_VIEW = "olcs.http.csrf_failure"
 
-if "pytest" in sys.modules:
+if UNDER_PYTEST:
     # Tests create many users; full-strength hashing would dominate their runtime.
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
