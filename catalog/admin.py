@@ -15,6 +15,7 @@ from django.utils.html import format_html
 from catalog.models import LIST_FIELDS, Book, BookVersion
 from catalog.search import search_book_ids
 from catalog.services import diff_snapshots
+from olcs.admin import ReadOnlyRows
 from tenants.access import current_library
 from tenants.admin import TenantScopedAdmin
 from tenants.models import Tenant
@@ -23,7 +24,7 @@ SEARCH_RESULTS = 500  # best matches per library that the admin's search lists
 VERSION_NUMBER = re.compile(r"[0-9]{1,9}")
 
 
-class BookVersionInline(admin.TabularInline):
+class BookVersionInline(ReadOnlyRows, admin.TabularInline):
     model = BookVersion
     fields = ("version", "created_at", "source", "changed", "compare", "job")
     readonly_fields = fields
@@ -59,15 +60,9 @@ class BookVersionInline(admin.TabularInline):
             version.version - 1,
         )
 
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
 
 @admin.register(Book)
-class BookAdmin(TenantScopedAdmin):
+class BookAdmin(ReadOnlyRows, TenantScopedAdmin):
     """Books come from Open Library: librarians read them here and change them by ingesting."""
 
     list_display = ("title", "author_names", "first_publish_year", "current_version", "updated_at", "tenant")
@@ -98,12 +93,6 @@ class BookAdmin(TenantScopedAdmin):
         "last_synced_at",
     )
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return request.user.is_superuser

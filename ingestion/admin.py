@@ -17,6 +17,7 @@ from catalog.identifiers import is_valid_isbn
 from ingestion import services
 from ingestion.models import IngestionJob, IngestionLog, TrackedQuery
 from ingestion.serializers import IngestionRequestSerializer
+from olcs.admin import ReadOnlyRows
 from olcs.http import flatten_errors
 from tenants.admin import TenantScopedAdmin
 from tenants.ratelimit import IngestionBudgetExceeded
@@ -102,7 +103,7 @@ def refusal(exc: IngestionBudgetExceeded | services.TooManyTrackedQueries) -> st
     return exc.sentence if isinstance(exc, IngestionBudgetExceeded) else str(exc.detail)
 
 
-class IngestionLogInline(admin.TabularInline):
+class IngestionLogInline(ReadOnlyRows, admin.TabularInline):
     model = IngestionLog
     fields = ("created_at", "level", "open_library_key", "message")
     readonly_fields = fields
@@ -116,12 +117,6 @@ class IngestionLogInline(admin.TabularInline):
         # Librarians hold memberships, not Django's model permissions: whoever may see the
         # job may read its log.
         return self.admin_site.get_model_admin(IngestionJob).has_view_permission(request, obj)
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(IngestionJob)

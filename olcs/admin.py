@@ -10,7 +10,7 @@ from django.contrib.admin.exceptions import DisallowedModelAdminLookup
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.admin.widgets import url_params_from_lookup_dict
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
@@ -103,3 +103,14 @@ class DeclaredFiltersOnly:
             }
             request.current_app = self.admin_site.name
             return TemplateResponse(request, "admin/olcs/undeclared_filter.html", context, status=400)
+
+
+class ReadOnlyRows:
+    """Rows that are shown in the admin but never added or changed there (versions, logs,
+    patrons, submissions): the services that write them are the only way in."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False

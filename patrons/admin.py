@@ -14,6 +14,7 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
+from olcs.admin import ReadOnlyRows
 from patrons import pii, services
 from patrons.models import Patron, RequestedBook, Submission, SubmissionItem
 from tenants.admin import TenantScopedAdmin
@@ -27,7 +28,7 @@ class FindPatronForm(forms.Form):
 
 
 @admin.register(Patron)
-class PatronAdmin(TenantScopedAdmin):
+class PatronAdmin(ReadOnlyRows, TenantScopedAdmin):
     """Patrons are made by submissions and only ever erased, never edited."""
 
     list_display = (
@@ -58,12 +59,6 @@ class PatronAdmin(TenantScopedAdmin):
     @admin.display(description="submissions", ordering="submission_count")
     def submission_count(self, patron: Patron) -> int:
         return patron.submission_count
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         # Erasure (the action below) is the only way a patron goes, so that it always keeps
@@ -126,7 +121,7 @@ class PatronAdmin(TenantScopedAdmin):
         return response
 
 
-class SubmissionItemInline(admin.TabularInline):
+class SubmissionItemInline(ReadOnlyRows, admin.TabularInline):
     model = SubmissionItem
     fields = ("position", "input", "kind", "status", "book_link", "error")
     readonly_fields = fields
@@ -143,12 +138,6 @@ class SubmissionItemInline(admin.TabularInline):
         # Whoever may see the submission may see its books (memberships, not model permissions).
         return self.admin_site.get_model_admin(Submission).has_view_permission(request, obj)
 
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
     @admin.display(description="Book")
     def book_link(self, item: SubmissionItem) -> str:
         if item.book is None:
@@ -159,7 +148,7 @@ class SubmissionItemInline(admin.TabularInline):
 
 
 @admin.register(Submission)
-class SubmissionAdmin(TenantScopedAdmin):
+class SubmissionAdmin(ReadOnlyRows, TenantScopedAdmin):
     list_display = ("__str__", "tenant", "patron_link", "status", "book_count", "created_at", "resolved_at")
     list_filter = ("status",)
     list_select_related = ("tenant", "patron")
@@ -170,12 +159,6 @@ class SubmissionAdmin(TenantScopedAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).annotate(book_count=Count("items"))
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return bool(request.user.is_active and request.user.is_staff and request.user.is_superuser)
@@ -196,7 +179,7 @@ class SubmissionAdmin(TenantScopedAdmin):
 
 
 @admin.register(RequestedBook)
-class RequestedBookAdmin(TenantScopedAdmin):
+class RequestedBookAdmin(ReadOnlyRows, TenantScopedAdmin):
     """The library's books that patrons asked for, most requested first."""
 
     list_display = ("book_link", "open_library_key", "request_count", "patron_count", "tenant")
@@ -223,12 +206,6 @@ class RequestedBookAdmin(TenantScopedAdmin):
     @admin.display(description="patrons", ordering="patron_count")
     def patron_count(self, book: RequestedBook) -> int:
         return book.patron_count
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False

@@ -5,11 +5,11 @@ from __future__ import annotations
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from olcs.api import EnvelopePagination, is_object_id, no_store
+from olcs.api import EnvelopePagination, get_object, no_store
 from olcs.http import Conflict, ServiceUnavailable
 from olcs.schema import ErrorSerializer
 from tenants import ratelimit, services
@@ -122,15 +122,11 @@ class ApiKeyDetailView(TenantScopedMixin, APIView):
     serializer_class = ApiKeySerializer
 
     def get_object(self) -> ApiKey:
-        key_id = self.kwargs["key_id"]
-        api_key = (
-            ApiKey.objects.for_tenant(self.request.tenant).filter(pk=key_id).first()
-            if is_object_id(key_id)
-            else None
+        return get_object(
+            ApiKey.objects.for_tenant(self.request.tenant),
+            self.kwargs["key_id"],
+            not_found="API key not found",
         )
-        if api_key is None:
-            raise NotFound("API key not found")
-        return api_key
 
     @extend_schema(responses=ApiKeySerializer, tags=["api keys"])
     def get(self, request, slug: str, key_id: str):
