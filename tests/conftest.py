@@ -31,6 +31,16 @@ def bearer(raw_key: str) -> dict[str, str]:
     return {"HTTP_AUTHORIZATION": f"Bearer {raw_key}"}
 
 
+def assert_error_shape(response, status: int, code: str | None = None) -> dict:
+    """The contract's error body (`detail`, `code`) with this status, and that body."""
+    assert response.status_code == status, response.content[:300]
+    body = response.json()
+    assert isinstance(body["detail"], str) and isinstance(body["code"], str), body
+    if code is not None:
+        assert body["code"] == code, body
+    return body
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()

@@ -11,7 +11,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from tenants.models import ApiKey, Membership
-from tests.conftest import bearer
+from tests.conftest import assert_error_shape, bearer
 from tests.factories import ApiKeyFactory, MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -21,15 +21,6 @@ def client_with(raw_key: str) -> APIClient:
     client = APIClient()
     client.credentials(**bearer(raw_key))
     return client
-
-
-def assert_error_shape(response, status: int, code: str | None = None) -> dict:
-    assert response.status_code == status, response.content[:300]
-    body = response.json()
-    assert isinstance(body["detail"], str) and isinstance(body["code"], str), body
-    if code is not None:
-        assert body["code"] == code, body
-    return body
 
 
 # --- OPTIONS needs the scope GET (or the endpoint's methods) need ---------------------------------

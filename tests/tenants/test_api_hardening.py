@@ -15,7 +15,7 @@ from catalog.services import upsert_book
 from ingestion.models import IngestionJob
 from tenants.models import Tenant
 from tests.catalog.conftest import author, content
-from tests.conftest import bearer
+from tests.conftest import assert_error_shape, bearer
 
 pytestmark = pytest.mark.django_db
 
@@ -33,15 +33,6 @@ def post_raw(client: APIClient, path: str, body: bytes, content_type: str = "app
     started = time.perf_counter()
     response = client.generic("POST", path, body, content_type=content_type)
     return response, time.perf_counter() - started
-
-
-def assert_error_shape(response, status: int, code: str | None = None) -> dict:
-    assert response.status_code == status, response.content[:300]
-    body = response.json()
-    assert isinstance(body["detail"], str) and isinstance(body["code"], str), body
-    if code is not None:
-        assert body["code"] == code, body
-    return body
 
 
 def one_mib_of(prefix: bytes, item: bytes, suffix: bytes) -> bytes:
